@@ -1,0 +1,76 @@
+# Keyless — every command a developer or CI needs. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export KEYLESS_CACHE ?= $(HOME)/.cache/keyless
+# Node 24 LTS for everything: the machine's own when it is 24, otherwise from the npm registry (hack/ensure-node.sh).
+NODE_DIR := $(shell hack/ensure-node.sh)
+ifeq ($(NODE_DIR),)
+$(error could not provide Node 24; run hack/ensure-node.sh to see why)
+endif
+export PATH := $(NODE_DIR):$(CURDIR)/bin:$(PATH)
+
+DEV_DIR := $(CURDIR)/.dev
+TEST_DIR := $(CURDIR)/.test
+IMAGE ?= keyless:dev
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-20s %s\n", $$1, $$2 }'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: deps
+deps: node_modules/.installed ## install the Node dependencies from the lockfile
+
+.PHONY: lint
+lint: deps ## eslint and the TypeScript type check
+	npx eslint .
+	npx tsc -p tsconfig.json --noEmit
+
+.PHONY: build
+build: deps ## compile the operator to dist/
+	npx tsc -p tsconfig.build.json
+
+.PHONY: test
+test: deps ## everything: lint, type check, unit, conformance, integration and end-to-end suites
+	hack/test.sh
+
+.PHONY: controlplane-build
+controlplane-build: ## build (or reuse from the cache) the local control plane and bin/kubectl
+	hack/controlplane.sh build
+
+.PHONY: controlplane-up
+controlplane-up: ## start etcd, kube-apiserver and kube-controller-manager on 127.0.0.1; writes .dev/kubeconfig
+	hack/controlplane.sh up $(DEV_DIR)/controlplane $(DEV_DIR)/kubeconfig
+
+.PHONY: controlplane-down
+controlplane-down: ## stop the control plane that controlplane-up started
+	hack/controlplane.sh down $(DEV_DIR)/controlplane
+
+.PHONY: controlplane-status
+controlplane-status: ## is the local control plane running, and where
+	hack/controlplane.sh status $(DEV_DIR)/controlplane
+
+.PHONY: dev-up
+dev-up: deps controlplane-up ## bring the local system up in the background and write .dev/env
+	hack/dev-env.sh $(DEV_DIR)
+
+.PHONY: dev
+dev: dev-up ## the whole system locally: dev-up, then the operator in the foreground
+	hack/dev-env.sh $(DEV_DIR) --usage
+
+.PHONY: dev-down
+dev-down: ## stop everything dev-up started
+	hack/controlplane.sh down $(DEV_DIR)/controlplane
+
+.PHONY: image
+image: ## build the operator image (needs a Docker engine)
+	docker build -t $(IMAGE) .
+
+.PHONY: deploy
+deploy: ## install into the cluster of the current kubeconfig context
+	kubectl apply -k config/default
