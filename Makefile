@@ -23,8 +23,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+.venv/.installed: test/emulators/aws/requirements.txt
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
 .PHONY: deps
-deps: node_modules/.installed ## install the Node dependencies from the lockfile
+deps: node_modules/.installed .venv/.installed ## install the Node dependencies and the moto virtualenv from their lockfiles
 
 .PHONY: lint
 lint: deps ## eslint and the TypeScript type check
@@ -56,16 +61,18 @@ controlplane-status: ## is the local control plane running, and where
 	hack/controlplane.sh status $(DEV_DIR)/controlplane
 
 .PHONY: dev-up
-dev-up: deps controlplane-up ## bring the local system up in the background and write .dev/env
-	hack/dev-env.sh $(DEV_DIR)
+dev-up: deps ## the local system in the background (control plane, moto, CRDs, CloudAccount, operator); writes .dev/env
+	hack/dev.sh up
 
 .PHONY: dev
-dev: dev-up ## the whole system locally: dev-up, then the operator in the foreground
-	hack/dev-env.sh $(DEV_DIR) --usage
+dev: deps ## the whole system locally, with the operator in the foreground
+	hack/dev.sh up --no-operator
+	hack/dev.sh usage
+	hack/dev.sh operator
 
 .PHONY: dev-down
 dev-down: ## stop everything dev-up started
-	hack/controlplane.sh down $(DEV_DIR)/controlplane
+	hack/dev.sh down
 
 .PHONY: image
 image: ## build the operator image (needs a Docker engine)

@@ -295,6 +295,25 @@ describe('control plane conformance', () => {
     }
   });
 
+  it('runs the garbage collector: deleting an owner removes its dependents', async () => {
+    const owner = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'owner' } } });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: 'dependent', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata?.uid ?? '' }] } },
+    });
+    await core.deleteNamespacedConfigMap({ namespace: ns, name: 'owner' });
+    await eventually('the dependent to be collected', async () =>
+      (await core.readNamespacedConfigMap({ namespace: ns, name: 'dependent' }).then(() => 200, statusCode)) === 404 ? true : undefined,
+    );
+  });
+
+  it('runs namespace lifecycle: a deleted namespace is emptied and disappears', async () => {
+    const [doomed] = await freshNamespace(kc, 'conformance-doomed');
+    await core.createNamespacedConfigMap({ namespace: doomed, body: { metadata: { name: 'content' } } });
+    await core.deleteNamespace({ name: doomed });
+    await eventually('the namespace to be gone', async () => ((await core.readNamespace({ name: doomed }).then(() => 200, statusCode)) === 404 ? true : undefined), 60_000);
+  });
+
   it('serves kubectl apply, get with printer columns, wait for a condition, and delete', async () => {
     const manifest = JSON.stringify(gadget(ns, 'from-kubectl', 1));
     const applied = await kubectl(['apply', '-f', '-'], manifest);

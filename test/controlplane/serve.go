@@ -159,6 +159,9 @@ func controllerManagerArgs(p pki, kubeconfig string) []string {
 	}
 	return []string{
 		"--kubeconfig=" + kubeconfig,
+		// Each controller acts as its own ServiceAccount with the bootstrap policy's per-controller role, as in a
+		// real cluster; the controller-manager's own identity alone cannot, for example, empty a namespace.
+		"--use-service-account-credentials=true",
 		"--controllers=" + list,
 		"--root-ca-file=" + p.CACert(),
 		"--service-account-private-key-file=" + p.ServiceAccountKey(),

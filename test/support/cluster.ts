@@ -72,12 +72,19 @@ export async function rawGet(kc: KubeConfig, urlPath: string): Promise<{ status:
   });
 }
 
-/** Creates a namespace with a random suffix; the returned function deletes it (the namespace controller runs). */
+/** Creates a namespace with a random suffix; the returned function deletes it and waits until it is gone. */
 export async function freshNamespace(kc: KubeConfig, prefix: string): Promise<[string, () => Promise<void>]> {
   const core = kc.makeApiClient(CoreV1Api);
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   await core.createNamespace({ body: { metadata: { name } } });
-  return [name, async () => void (await core.deleteNamespace({ name }))];
+  return [
+    name,
+    async () => {
+      await core.deleteNamespace({ name });
+      // Namespace deletion waits for finalizers (ours among them), so this also proves revocation finished.
+      await kubectl(['wait', '--for=delete', `namespace/${name}`, '--timeout=120s']);
+    },
+  ];
 }
 
 /** Polls `check` until it returns a value other than undefined; gives up with `what` in the error after `timeoutMs`. */
@@ -101,4 +108,24 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 /** The HTTP status of a failed client-node call (ApiException.code), or undefined for other errors. */
 export function statusCode(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+}
+
+/** An absolute path inside the repository, for kubectl arguments such as `-k crds` that must not depend on cwd. */
+export function repoPath(relative: string): string {
+  return path.join(root, relative);
+}
+
+/**
+ * Installs (or updates) the keyless.dev CRDs from crds/ by server-side apply and waits until they are served.
+ * Idempotent, so every suite that needs the CRDs calls it; they stay installed for the rest of the run.
+ */
+export async function installCrds(): Promise<void> {
+  await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=keyless-tests', '-k', repoPath('crds')]);
+  await kubectl([
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/workloadidentities.keyless.dev',
+    'crd/cloudaccounts.keyless.dev',
+  ]);
 }

@@ -1,0 +1,30 @@
+// `make dev-up`, after the control plane and moto are running: installs the CRDs and the operator's RBAC, gives
+// the operator a kubeconfig for its own ServiceAccount, registers this cluster's issuer as an IAM OIDC provider
+// in moto, and creates the sample CloudAccount `local-aws`. Idempotent.
+//   node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT
+import path from 'node:path';
+import { CreateOpenIDConnectProviderCommand, IAMClient, ListOpenIDConnectProvidersCommand } from '@aws-sdk/client-iam';
+import { kubectl, kubeConfig, rawGet } from '../test/support/cluster.ts';
+import { installOperator } from '../test/support/operator.ts';
+
+const [devDir, motoEndpoint] = process.argv.slice(2);
+if (!devDir || !motoEndpoint) throw new Error('usage: node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT');
+
+const kc = kubeConfig();
+await installOperator(kc, 'operator', devDir);
+
+const { issuer } = JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string };
+const iam = new IAMClient({ endpoint: motoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDKEYLESSDEV', secretAccessKey: 'keyless-dev' } });
+const existing = (await iam.send(new ListOpenIDConnectProvidersCommand({}))).OpenIDConnectProviderList ?? [];
+if (!existing.some((p) => p.Arn?.endsWith(issuer.replace(/^https:\/\//, '')))) {
+  await iam.send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
+}
+
+const account = {
+  apiVersion: 'keyless.dev/v1alpha1',
+  kind: 'CloudAccount',
+  metadata: { name: 'local-aws' },
+  spec: { aws: { accountId: '123456789012', region: 'us-east-1', oidcIssuer: issuer, mechanism: 'IRSA' } },
+};
+await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(account));
+console.log(`dev-setup: CRDs and RBAC installed; CloudAccount local-aws trusts issuer ${issuer} (moto at ${motoEndpoint}); operator kubeconfig in ${path.join(devDir, 'operator.kubeconfig')}`);

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The local Keyless system for `make dev`, `make dev-up` and `make dev-down`, all on 127.0.0.1, no cloud account:
+# the control plane, moto as AWS, the CRDs, a CloudAccount `local-aws`, and the operator.
+#
+#   hack/dev.sh up [--no-operator]   start everything in the background (idempotent); writes .dev/env
+#   hack/dev.sh operator             run the operator in the foreground (what `make dev` ends with)
+#   hack/dev.sh usage                print how to use the running system
+#   hack/dev.sh down                 stop everything `up` started
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dev=$root/.dev
+cd "$root"
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+start_moto() {
+  if alive "$dev/moto.pid"; then return; fi
+  local port
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  setsid .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$dev/moto.log" 2>&1 < /dev/null &
+  echo $! >"$dev/moto.pid"
+  echo "http://127.0.0.1:$port" >"$dev/moto.endpoint"
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null && return
+    sleep 0.1
+  done
+  echo "moto did not start; see $dev/moto.log" >&2
+  exit 1
+}
+
+write_env() {
+  local moto
+  moto=$(cat "$dev/moto.endpoint")
+  cat >"$dev/env" <<ENV
+# Source this file to use the local Keyless system: . .dev/env
+export KUBECONFIG=$dev/kubeconfig
+export PATH=$root/bin:\$PATH
+# moto stands in for AWS (IAM, STS, EKS); any credentials work.
+export AWS_ENDPOINT_URL_IAM=$moto AWS_ENDPOINT_URL_EKS=$moto AWS_ENDPOINT_URL_STS=$moto
+export AWS_ACCESS_KEY_ID=AKIDKEYLESSDEV AWS_SECRET_ACCESS_KEY=keyless-dev AWS_REGION=us-east-1
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+ENV
+}
+
+operator_env() {
+  # shellcheck source=/dev/null
+  . "$dev/env"
+  export KUBECONFIG=$dev/operator.kubeconfig KEYLESS_LEADER_ELECTION_NAMESPACE=keyless-system KEYLESS_RESYNC_SECONDS=60
+}
+
+case "${1:-}" in
+  up)
+    mkdir -p "$dev"
+    hack/controlplane.sh up "$dev/controlplane" "$dev/kubeconfig"
+    start_moto
+    write_env
+    KEYLESS_TEST_KUBECONFIG=$dev/kubeconfig node hack/dev-setup.ts "$dev" "$(cat "$dev/moto.endpoint")"
+    if [ "${2:-}" = --no-operator ] && alive "$dev/operator.pid"; then
+      kill "$(cat "$dev/operator.pid")" && rm -f "$dev/operator.pid" && echo "stopped the background operator; it runs in the foreground now"
+    fi
+    if [ "${2:-}" != --no-operator ] && ! alive "$dev/operator.pid"; then
+      (operator_env && exec setsid node src/main.ts >"$dev/operator.log" 2>&1 < /dev/null) &
+      echo $! >"$dev/operator.pid"
+      KUBECONFIG=$dev/kubeconfig bin/kubectl wait --for=condition=Ready --timeout=60s cloudaccount/local-aws >/dev/null
+      echo "operator running in the background (logs: .dev/operator.log)"
+    fi
+    ;;
+  operator)
+    operator_env
+    exec node src/main.ts
+    ;;
+  usage)
+    cat <<USAGE
+
+Keyless is running locally: control plane, moto (AWS), CloudAccount local-aws. In another shell:
+
+  . .dev/env
+  kubectl apply -f config/samples/aws-irsa.yaml
+  kubectl wait --for=condition=Ready -n bookstore workloadidentity/catalog
+  kubectl get wi -A -o wide
+  kubectl describe wi -n bookstore catalog
+  aws --endpoint-url \$AWS_ENDPOINT_URL_IAM iam get-role --role-name \$(kubectl get wi -n bookstore catalog -o jsonpath='{.status.aws.roleName}')   # if you have the aws CLI
+
+Stop with Ctrl-C (the operator) and make dev-down (everything else).
+
+USAGE
+    ;;
+  down)
+    for name in operator moto; do
+      if alive "$dev/$name.pid"; then kill "$(cat "$dev/$name.pid")" && echo "$name stopped"; fi
+      rm -f "$dev/$name.pid"
+    done
+    hack/controlplane.sh down "$dev/controlplane"
+    ;;
+  *) echo "usage: $0 up [--no-operator] | operator | usage | down" >&2; exit 2 ;;
+esac

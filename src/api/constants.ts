@@ -1,0 +1,74 @@
+// Names that are part of Keyless's public contract: API coordinates, the finalizer, annotation and tag keys,
+// condition types and reasons. Reasons are stable CamelCase constants: alerts, Argo CD health checks and the
+// troubleshooting docs match on them, so renaming one is a breaking change.
+
+export const GROUP = 'keyless.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const WORKLOAD_IDENTITY_PLURAL = 'workloadidentities';
+export const CLOUD_ACCOUNT_PLURAL = 'cloudaccounts';
+
+/** Added before the first cloud write; removed only once the cloud confirms the revocation. */
+export const FINALIZER = 'keyless.dev/revoke';
+
+/** The field manager for every server-side apply the operator makes. */
+export const FIELD_MANAGER = 'keyless';
+
+/** Ownership marker keys: cloud tags, labels or description fields, depending on the cloud. */
+export const MARKER = {
+  cluster: 'keyless.dev/cluster',
+  namespace: 'keyless.dev/namespace',
+  name: 'keyless.dev/name',
+} as const;
+
+export const SERVICE_ACCOUNT_ANNOTATION = {
+  awsRoleArn: 'eks.amazonaws.com/role-arn',
+  gcpServiceAccount: 'iam.gke.io/gcp-service-account',
+  azureClientId: 'azure.workload.identity/client-id',
+  azureTenantId: 'azure.workload.identity/tenant-id',
+} as const;
+
+export const AUDIENCE = {
+  irsa: 'sts.amazonaws.com',
+  azure: 'api://AzureADTokenExchange',
+} as const;
+
+export const CONDITION = {
+  identityReady: 'IdentityReady',
+  trustReady: 'TrustReady',
+  permissionsReady: 'PermissionsReady',
+  serviceAccountReady: 'ServiceAccountReady',
+  ready: 'Ready',
+} as const;
+export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
+
+export const REASON = {
+  // Success.
+  Ready: 'Ready',
+  Created: 'Created',
+  UpToDate: 'UpToDate',
+  Annotated: 'Annotated',
+  NotRequired: 'NotRequired',
+  // In progress.
+  Reconciling: 'Reconciling',
+  Deleting: 'Deleting',
+  Pending: 'Pending',
+  // The cluster or account side is not there yet.
+  CloudAccountNotFound: 'CloudAccountNotFound',
+  CloudAccountNotReady: 'CloudAccountNotReady',
+  CloudMismatch: 'CloudMismatch',
+  IssuerNotFound: 'IssuerNotFound',
+  OIDCProviderNotFound: 'OIDCProviderNotFound',
+  ServiceAccountNotFound: 'ServiceAccountNotFound',
+  // The user must change something.
+  InvalidSpec: 'InvalidSpec',
+  CloudRejected: 'CloudRejected',
+  Conflict: 'Conflict',
+  NotOwned: 'NotOwned',
+  // Transient: retried with backoff.
+  CloudError: 'CloudError',
+  Throttled: 'Throttled',
+  // A step waits for an earlier one.
+  Blocked: 'Blocked',
+} as const;
+export type Reason = (typeof REASON)[keyof typeof REASON];

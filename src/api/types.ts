@@ -1,0 +1,168 @@
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+
+// TypeScript shapes of the keyless.dev/v1alpha1 resources. crds/ is the source of truth; src/api/types.test.ts
+// checks that every field here exists in the CRD schema and vice versa.
+
+/**
+ * client-node's ObjectMeta with a required name. Its timestamps are typed `Date`, but custom objects arrive as
+ * raw JSON, so at runtime they are RFC 3339 strings: compare them through `new Date(...)`, never directly.
+ */
+export type ObjectMeta = V1ObjectMeta & { name: string };
+
+/** metav1.Condition. */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+export type DeletionPolicy = 'Delete' | 'Orphan';
+export type AwsMechanism = 'IRSA' | 'PodIdentity';
+export type GcpMechanism = 'ServiceAccount' | 'DirectPrincipal';
+export type Cloud = 'aws' | 'gcp' | 'azure';
+
+// ---------------------------------------------------------------------------------------------------------------
+// WorkloadIdentity (namespaced)
+
+/** One IAM policy statement; rendered to `{Effect, Action, Resource, Condition}`. */
+export interface AwsPolicyStatement {
+  sid?: string;
+  effect: 'Allow' | 'Deny';
+  actions: string[];
+  resources: string[];
+  /** IAM condition block: operator → condition key → values. */
+  conditions?: Record<string, Record<string, string[]>>;
+}
+
+export interface AwsWorkloadIdentitySpec {
+  mechanism?: AwsMechanism;
+  policy?: AwsPolicyStatement[];
+  managedPolicyArns?: string[];
+  /** A duration between 1h and 12h, e.g. "1h", "90m". */
+  maxSessionDuration?: string;
+}
+
+export interface GcpRoleGrant {
+  role: string;
+  /** Full resource name; the project when absent. */
+  resource?: string;
+  condition?: { title: string; description?: string; expression: string };
+}
+
+export interface GcpWorkloadIdentitySpec {
+  mechanism?: GcpMechanism;
+  roles?: GcpRoleGrant[];
+}
+
+export interface AzureRoleAssignment {
+  /** A built-in role name or a role definition GUID. */
+  role: string;
+  scope: string;
+}
+
+export interface AzureWorkloadIdentitySpec {
+  roleAssignments?: AzureRoleAssignment[];
+}
+
+export interface WorkloadIdentitySpec {
+  serviceAccountName: string;
+  cloudAccountRef: { name: string };
+  deletionPolicy?: DeletionPolicy;
+  aws?: AwsWorkloadIdentitySpec;
+  gcp?: GcpWorkloadIdentitySpec;
+  azure?: AzureWorkloadIdentitySpec;
+}
+
+export interface WorkloadIdentityStatus {
+  observedGeneration?: number;
+  cloud?: Cloud;
+  mechanism?: string;
+  /** The identity a person looks for: role ARN, Google service account email, or Azure client id. */
+  identity?: string;
+  subject?: string;
+  issuer?: string;
+  audience?: string;
+  aws?: { roleArn?: string; roleName?: string; associationId?: string };
+  gcp?: { serviceAccountEmail?: string; member?: string };
+  azure?: { clientId?: string; principalId?: string; tenantId?: string; identityId?: string };
+  conditions?: Condition[];
+}
+
+export interface WorkloadIdentity {
+  apiVersion: 'keyless.dev/v1alpha1';
+  kind: 'WorkloadIdentity';
+  metadata: ObjectMeta;
+  spec: WorkloadIdentitySpec;
+  status?: WorkloadIdentityStatus;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CloudAccount (cluster-scoped)
+
+export interface AwsCloudAccountSpec {
+  accountId: string;
+  region: string;
+  clusterName?: string;
+  oidcIssuer?: string;
+  mechanism?: AwsMechanism;
+  rolePath?: string;
+  roleNamePrefix?: string;
+  permissionsBoundaryArn?: string;
+  tags?: Record<string, string>;
+}
+
+export interface GcpCloudAccountSpec {
+  projectId: string;
+  projectNumber: string;
+  workloadPool?: string;
+  mechanism?: GcpMechanism;
+}
+
+export interface AzureCloudAccountSpec {
+  subscriptionId: string;
+  tenantId: string;
+  resourceGroup: string;
+  location: string;
+  oidcIssuer: string;
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface CloudAccountSpec {
+  aws?: AwsCloudAccountSpec;
+  gcp?: GcpCloudAccountSpec;
+  azure?: AzureCloudAccountSpec;
+  namespaceSelector?: LabelSelector;
+  deletionPolicy?: DeletionPolicy;
+}
+
+export interface CloudAccountStatus {
+  observedGeneration?: number;
+  cloud?: Cloud;
+  issuer?: string;
+  /** IRSA: the IAM OIDC identity provider that trusts this cluster's issuer. */
+  oidcProviderArn?: string;
+  /** WorkloadIdentities that reference this account. */
+  identities?: number;
+  conditions?: Condition[];
+}
+
+export interface CloudAccount {
+  apiVersion: 'keyless.dev/v1alpha1';
+  kind: 'CloudAccount';
+  metadata: ObjectMeta;
+  spec: CloudAccountSpec;
+  status?: CloudAccountStatus;
+}

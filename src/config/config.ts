@@ -1,0 +1,58 @@
+// Operator configuration: the only reader of process.env (CONVENTIONS layout). Validated once at start; a bad
+// value stops the process with a message naming the variable.
+import { z } from 'zod';
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+const schema = z.object({
+  KEYLESS_CLUSTER_NAME: z.string().min(1).max(128).optional(),
+  KEYLESS_WORKERS: z.coerce.number().int().min(1).max(64).default(4),
+  KEYLESS_RESYNC_SECONDS: z.coerce.number().int().min(5).default(600),
+  KEYLESS_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  KEYLESS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  KEYLESS_LEADER_ELECTION: bool.default(true),
+  KEYLESS_LEADER_ELECTION_NAMESPACE: z.string().optional(),
+  KEYLESS_CLOUD_CALLS_PER_SECOND: z.coerce.number().positive().default(10),
+  KEYLESS_CLOUD_CALL_BURST: z.coerce.number().int().positive().default(20),
+  KEYLESS_AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  POD_NAMESPACE: z.string().optional(),
+  POD_NAME: z.string().optional(),
+});
+
+export interface Config {
+  /** Ownership marker for this cluster; derived from the kube-system namespace UID when unset. */
+  clusterName: string | undefined;
+  workers: number;
+  resyncMs: number;
+  httpPort: number;
+  logLevel: string;
+  leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
+  cloudCallsPerSecond: number;
+  cloudCallBurst: number;
+  awsMaxAttempts: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    clusterName: e.KEYLESS_CLUSTER_NAME,
+    workers: e.KEYLESS_WORKERS,
+    resyncMs: e.KEYLESS_RESYNC_SECONDS * 1000,
+    httpPort: e.KEYLESS_HTTP_PORT,
+    logLevel: e.KEYLESS_LOG_LEVEL,
+    leaderElection: {
+      enabled: e.KEYLESS_LEADER_ELECTION,
+      namespace: e.KEYLESS_LEADER_ELECTION_NAMESPACE ?? e.POD_NAMESPACE ?? 'keyless-system',
+      name: 'keyless-operator',
+      identity: e.POD_NAME ?? `${hostname}-${process.pid}`,
+    },
+    cloudCallsPerSecond: e.KEYLESS_CLOUD_CALLS_PER_SECOND,
+    cloudCallBurst: e.KEYLESS_CLOUD_CALL_BURST,
+    awsMaxAttempts: e.KEYLESS_AWS_MAX_ATTEMPTS,
+  };
+}

@@ -1,0 +1,166 @@
+// Composition root: the only place that reads configuration and builds things (DESIGN §5). Everything else
+// receives its dependencies.
+import os from 'node:os';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesListObject,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
+import { CLOUD_ACCOUNT_PLURAL, GROUP, VERSION, WORKLOAD_IDENTITY_PLURAL } from './api/constants.ts';
+import type { CloudAccount, Cloud, WorkloadIdentity } from './api/types.ts';
+import { loadConfig } from './config/config.ts';
+import { Controller } from './controller/controller.ts';
+import { ResourceWatch } from './controller/informer.ts';
+import { LeaderElector } from './controller/leader-election.ts';
+import { createKubePort } from './kube/client.ts';
+import { createLogger } from './observability/logger.ts';
+import { Metrics } from './observability/metrics.ts';
+import { startHttpServer } from './observability/server.ts';
+import { awsClientCache } from './providers/aws/clients.ts';
+import { IrsaProvider } from './providers/aws-irsa/provider.ts';
+import type { ProviderRegistry } from './providers/registry.ts';
+import type { Provider } from './providers/types.ts';
+import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
+import { wireTriggers } from './reconciler/triggers.ts';
+import { WorkloadIdentityReconciler } from './reconciler/workload-identity.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, os.hostname());
+  const logger = createLogger({ level: config.logLevel, name: 'keyless' });
+  const metrics = new Metrics();
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+
+  // The ownership marker must be stable for the cluster's lifetime; the kube-system namespace UID is.
+  const cluster = config.clusterName ?? (await core.readNamespace({ name: 'kube-system' })).metadata?.uid ?? 'unknown';
+  logger.info({ cluster, workers: config.workers, resyncMs: config.resyncMs }, 'starting');
+
+  const identities = new ResourceWatch<WorkloadIdentity>({
+    name: WORKLOAD_IDENTITY_PLURAL,
+    kc,
+    path: `/apis/${GROUP}/${VERSION}/${WORKLOAD_IDENTITY_PLURAL}`,
+    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: WORKLOAD_IDENTITY_PLURAL }) as Promise<KubernetesListObject<WorkloadIdentity>>,
+    logger,
+    metrics,
+  });
+  const accounts = new ResourceWatch<CloudAccount>({
+    name: CLOUD_ACCOUNT_PLURAL,
+    kc,
+    path: `/apis/${GROUP}/${VERSION}/${CLOUD_ACCOUNT_PLURAL}`,
+    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: CLOUD_ACCOUNT_PLURAL }) as Promise<KubernetesListObject<CloudAccount>>,
+    logger,
+    metrics,
+  });
+  const serviceAccounts = new ResourceWatch<V1ServiceAccount>({
+    name: 'serviceaccounts',
+    kc,
+    path: '/api/v1/serviceaccounts',
+    list: () => core.listServiceAccountForAllNamespaces(),
+    logger,
+    metrics,
+  });
+
+  const kube = createKubePort(kc, metrics, config.leaderElection.identity);
+  const aws = awsClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, maxAttempts: config.awsMaxAttempts });
+  const providerCache = new Map<string, Provider>();
+  const providers: ProviderRegistry = {
+    providerFor(account: CloudAccount, cloud: Cloud, mechanism: string) {
+      if (cloud !== 'aws' || mechanism !== 'IRSA') return undefined;
+      const key = `${account.metadata.name}/${account.spec.aws?.region ?? ''}/${mechanism}`;
+      let provider = providerCache.get(key);
+      if (!provider) {
+        provider = new IrsaProvider(aws(account).iam);
+        providerCache.set(key, provider);
+      }
+      return provider;
+    },
+  };
+
+  const identityReconciler = new WorkloadIdentityReconciler({ cluster, identities, accounts, serviceAccounts, providers, kube, logger });
+  const accountReconciler = new CloudAccountReconciler({ accounts, identities, aws, kube, logger, verdictTtlMs: config.resyncMs / 2 });
+  const identityController = new Controller({
+    name: 'workloadidentity',
+    reconcile: (key) => identityReconciler.reconcile(key),
+    workers: config.workers,
+    resyncMs: config.resyncMs,
+    logger,
+    metrics,
+  });
+  const accountController = new Controller({
+    name: 'cloudaccount',
+    reconcile: (key) => accountReconciler.reconcile(key),
+    workers: 1,
+    resyncMs: config.resyncMs,
+    logger,
+    metrics,
+  });
+  wireTriggers({ identities, accounts, serviceAccounts, identityController, accountController });
+
+  const watches = [identities, accounts, serviceAccounts];
+  const server = await startHttpServer({
+    port: config.httpPort,
+    metrics,
+    logger,
+    healthy: () => true,
+    ready: () => watches.every((w) => w.synced),
+  });
+  await Promise.all(watches.map((w) => w.start()));
+  logger.info({ port: server.port }, 'caches synced');
+
+  const controllers = [accountController, identityController];
+  const runControllers = () => {
+    for (const c of controllers) {
+      c.run().catch((err: unknown) => {
+        logger.fatal({ err }, 'controller failed');
+        process.exit(1);
+      });
+    }
+  };
+
+  const elector = config.leaderElection.enabled
+    ? new LeaderElector({ kc, ...config.leaderElection, logger, metrics })
+    : undefined;
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await Promise.all(controllers.map((c) => c.stop(20_000)));
+    await elector?.stop();
+    await Promise.all(watches.map((w) => w.stop()));
+    await server.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => void shutdown(signal));
+  }
+
+  if (elector) {
+    await elector.run({
+      onStartedLeading: () => {
+        logger.info('became leader');
+        runControllers();
+      },
+      onStoppedLeading: () => {
+        if (stopping) return;
+        // Another replica may already be reconciling; stopping here is the only way to be sure we do not.
+        logger.fatal('lost leadership');
+        process.exit(1);
+      },
+    });
+  } else {
+    runControllers();
+  }
+}
+
+main().catch((err: unknown) => {
+  // The logger may not exist yet (bad configuration), so this one goes straight to stderr as JSON.
+  process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'startup failed', err: err instanceof Error ? err.message : String(err) })}\n`);
+  process.exit(1);
+});

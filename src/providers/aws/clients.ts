@@ -1,0 +1,41 @@
+// One set of AWS clients per CloudAccount, sharing that account's call-rate limiter (DESIGN §5: a token bucket
+// per cloud account bounds the call rate so bursts are absorbed here instead of surfacing as Throttling).
+import { EKSClient } from '@aws-sdk/client-eks';
+import { IAMClient } from '@aws-sdk/client-iam';
+import type { CloudAccount } from '../../api/types.ts';
+import { TokenBucket } from '../../controller/token-bucket.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { instrumentedCall } from '../instrument.ts';
+import { classifyAwsError } from './errors.ts';
+import { createEksPort, type EksPort } from './eks-port.ts';
+import { createIamPort } from './iam-client.ts';
+import type { IamPort } from './iam-port.ts';
+
+export interface AwsAccountClients {
+  iam: IamPort;
+  eks: EksPort;
+}
+
+export interface AwsClientOptions {
+  metrics: Metrics;
+  callsPerSecond: number;
+  burst: number;
+  maxAttempts: number;
+}
+
+export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) => AwsAccountClients {
+  const cache = new Map<string, { region: string; clients: AwsAccountClients }>();
+  return (account) => {
+    const region = account.spec.aws?.region ?? 'us-east-1';
+    const cached = cache.get(account.metadata.name);
+    if (cached?.region === region) return cached.clients;
+    const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
+    const call = instrumentedCall('aws', limiter, opts.metrics, classifyAwsError);
+    const clients = {
+      iam: createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), call),
+      eks: createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), call),
+    };
+    cache.set(account.metadata.name, { region, clients });
+    return clients;
+  };
+}

@@ -1,0 +1,148 @@
+// An in-memory IamPort for unit tests: IAM's observable rules (case-insensitive names, delete conflicts while
+// policies are attached, not-found semantics) without a network. Integration tests use moto instead.
+import { CloudError } from '../../cloud-error.ts';
+import type { CreateRoleInput, IamPort, IamRole } from '../iam-port.ts';
+
+interface StoredRole extends IamRole {
+  inline: Map<string, unknown>;
+  attached: Set<string>;
+  profiles: Set<string>;
+}
+
+export class FakeIam implements IamPort {
+  readonly roles = new Map<string, StoredRole>();
+  readonly oidcProviders: string[] = [];
+  /** Every mutating call, in order, as `Operation:roleName`. */
+  readonly writes: string[] = [];
+  readonly accountId: string;
+
+  constructor(accountId = '123456789012') {
+    this.accountId = accountId;
+  }
+
+  #role(name: string, operation: string): StoredRole {
+    const role = this.roles.get(name.toLowerCase());
+    if (!role) throw new CloudError('notFound', 'NoSuchEntity', operation, `The role with name ${name} cannot be found.`);
+    return role;
+  }
+
+  #write(operation: string, name: string): void {
+    this.writes.push(`${operation}:${name}`);
+  }
+
+  async getRole(name: string): Promise<IamRole | undefined> {
+    const role = this.roles.get(name.toLowerCase());
+    return role ? { ...role, tags: { ...role.tags } } : undefined;
+  }
+
+  /** Test helper: a role created outside Keyless (or by Keyless for another object). */
+  seedRole(input: CreateRoleInput): void {
+    this.roles.set(input.name.toLowerCase(), this.#toStored(input));
+  }
+
+  #toStored(input: CreateRoleInput): StoredRole {
+    return {
+      name: input.name,
+      path: input.path,
+      arn: `arn:aws:iam::${this.accountId}:role${input.path}${input.name}`,
+      trustPolicy: JSON.parse(input.trustPolicy) as unknown,
+      maxSessionDuration: input.maxSessionDuration,
+      description: input.description,
+      ...(input.permissionsBoundaryArn ? { permissionsBoundaryArn: input.permissionsBoundaryArn } : {}),
+      tags: { ...input.tags },
+      inline: new Map(),
+      attached: new Set(),
+      profiles: new Set(),
+    };
+  }
+
+  async createRole(input: CreateRoleInput): Promise<IamRole> {
+    if (this.roles.has(input.name.toLowerCase())) {
+      throw new CloudError('alreadyExists', 'EntityAlreadyExists', 'CreateRole', `Role with name ${input.name} already exists.`);
+    }
+    this.#write('CreateRole', input.name);
+    const role = this.#toStored(input);
+    this.roles.set(input.name.toLowerCase(), role);
+    return { ...role };
+  }
+
+  async updateAssumeRolePolicy(roleName: string, policy: string): Promise<void> {
+    this.#role(roleName, 'UpdateAssumeRolePolicy').trustPolicy = JSON.parse(policy) as unknown;
+    this.#write('UpdateAssumeRolePolicy', roleName);
+  }
+
+  async updateRole(roleName: string, update: { maxSessionDuration: number; description: string }): Promise<void> {
+    Object.assign(this.#role(roleName, 'UpdateRole'), update);
+    this.#write('UpdateRole', roleName);
+  }
+
+  async putRolePermissionsBoundary(roleName: string, boundaryArn: string): Promise<void> {
+    this.#role(roleName, 'PutRolePermissionsBoundary').permissionsBoundaryArn = boundaryArn;
+    this.#write('PutRolePermissionsBoundary', roleName);
+  }
+
+  async deleteRolePermissionsBoundary(roleName: string): Promise<void> {
+    delete this.#role(roleName, 'DeleteRolePermissionsBoundary').permissionsBoundaryArn;
+    this.#write('DeleteRolePermissionsBoundary', roleName);
+  }
+
+  async tagRole(roleName: string, tags: Record<string, string>): Promise<void> {
+    Object.assign(this.#role(roleName, 'TagRole').tags, tags);
+    this.#write('TagRole', roleName);
+  }
+
+  async listRolePolicies(roleName: string): Promise<string[]> {
+    return [...this.#role(roleName, 'ListRolePolicies').inline.keys()];
+  }
+
+  async getRolePolicy(roleName: string, policyName: string): Promise<unknown> {
+    return this.roles.get(roleName.toLowerCase())?.inline.get(policyName);
+  }
+
+  async putRolePolicy(roleName: string, policyName: string, policy: string): Promise<void> {
+    this.#role(roleName, 'PutRolePolicy').inline.set(policyName, JSON.parse(policy));
+    this.#write('PutRolePolicy', roleName);
+  }
+
+  async deleteRolePolicy(roleName: string, policyName: string): Promise<void> {
+    this.roles.get(roleName.toLowerCase())?.inline.delete(policyName);
+    this.#write('DeleteRolePolicy', roleName);
+  }
+
+  async listAttachedRolePolicies(roleName: string): Promise<string[]> {
+    return [...this.#role(roleName, 'ListAttachedRolePolicies').attached];
+  }
+
+  async attachRolePolicy(roleName: string, policyArn: string): Promise<void> {
+    this.#role(roleName, 'AttachRolePolicy').attached.add(policyArn);
+    this.#write('AttachRolePolicy', roleName);
+  }
+
+  async detachRolePolicy(roleName: string, policyArn: string): Promise<void> {
+    this.roles.get(roleName.toLowerCase())?.attached.delete(policyArn);
+    this.#write('DetachRolePolicy', roleName);
+  }
+
+  async listInstanceProfilesForRole(roleName: string): Promise<string[]> {
+    return [...this.#role(roleName, 'ListInstanceProfilesForRole').profiles];
+  }
+
+  async removeRoleFromInstanceProfile(instanceProfileName: string, roleName: string): Promise<void> {
+    this.roles.get(roleName.toLowerCase())?.profiles.delete(instanceProfileName);
+    this.#write('RemoveRoleFromInstanceProfile', roleName);
+  }
+
+  async deleteRole(roleName: string): Promise<void> {
+    const role = this.roles.get(roleName.toLowerCase());
+    if (!role) return;
+    if (role.inline.size || role.attached.size || role.profiles.size) {
+      throw new CloudError('retryable', 'DeleteConflict', 'DeleteRole', 'Cannot delete entity, must delete policies first.');
+    }
+    this.roles.delete(roleName.toLowerCase());
+    this.#write('DeleteRole', roleName);
+  }
+
+  async listOpenIDConnectProviders(): Promise<string[]> {
+    return [...this.oidcProviders];
+  }
+}

@@ -1,0 +1,48 @@
+// The narrow slice of IAM that Keyless uses. Implemented over @aws-sdk/client-iam by iam-client.ts and by an
+// in-memory fake for unit tests. Methods throw CloudError; reads of a missing object return undefined and
+// deletes of a missing object succeed.
+
+export interface IamRole {
+  name: string;
+  arn: string;
+  path: string;
+  /** Parsed (URL-decoded) trust policy. */
+  trustPolicy: unknown;
+  maxSessionDuration: number;
+  description?: string;
+  permissionsBoundaryArn?: string;
+  tags: Record<string, string>;
+}
+
+export interface CreateRoleInput {
+  name: string;
+  path: string;
+  trustPolicy: string;
+  description: string;
+  maxSessionDuration: number;
+  permissionsBoundaryArn?: string;
+  tags: Record<string, string>;
+}
+
+export interface IamPort {
+  getRole(name: string): Promise<IamRole | undefined>;
+  createRole(input: CreateRoleInput): Promise<IamRole>;
+  updateAssumeRolePolicy(roleName: string, policy: string): Promise<void>;
+  updateRole(roleName: string, update: { maxSessionDuration: number; description: string }): Promise<void>;
+  putRolePermissionsBoundary(roleName: string, boundaryArn: string): Promise<void>;
+  deleteRolePermissionsBoundary(roleName: string): Promise<void>;
+  tagRole(roleName: string, tags: Record<string, string>): Promise<void>;
+  listRolePolicies(roleName: string): Promise<string[]>;
+  /** The parsed inline policy document, or undefined when the role has no policy of that name. */
+  getRolePolicy(roleName: string, policyName: string): Promise<unknown>;
+  putRolePolicy(roleName: string, policyName: string, policy: string): Promise<void>;
+  deleteRolePolicy(roleName: string, policyName: string): Promise<void>;
+  listAttachedRolePolicies(roleName: string): Promise<string[]>;
+  attachRolePolicy(roleName: string, policyArn: string): Promise<void>;
+  detachRolePolicy(roleName: string, policyArn: string): Promise<void>;
+  listInstanceProfilesForRole(roleName: string): Promise<string[]>;
+  removeRoleFromInstanceProfile(instanceProfileName: string, roleName: string): Promise<void>;
+  deleteRole(roleName: string): Promise<void>;
+  /** ARNs of the account's IAM OIDC identity providers. */
+  listOpenIDConnectProviders(): Promise<string[]>;
+}

@@ -1,0 +1,21 @@
+// Every cloud SDK error is classified once, at the port, into what the reconciler needs to decide a retry
+// (CONVENTIONS habit 5): a missing object is a state; a rejected request is terminal until the spec changes;
+// throttling and server faults back off and retry.
+export type CloudErrorKind = 'notFound' | 'alreadyExists' | 'conflict' | 'terminal' | 'throttled' | 'retryable';
+
+export class CloudError extends Error {
+  readonly kind: CloudErrorKind;
+  readonly code: string;
+  readonly operation: string;
+  constructor(kind: CloudErrorKind, code: string, operation: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CloudError';
+    this.kind = kind;
+    this.code = code;
+    this.operation = operation;
+  }
+}
+
+export function isCloudError(err: unknown, kind?: CloudErrorKind): err is CloudError {
+  return err instanceof CloudError && (kind === undefined || err.kind === kind);
+}
