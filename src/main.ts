@@ -9,7 +9,7 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { CLOUD_ACCOUNT_PLURAL, GROUP, VERSION, WORKLOAD_IDENTITY_PLURAL } from './api/constants.ts';
-import type { CloudAccount, Cloud, WorkloadIdentity } from './api/types.ts';
+import type { CloudAccount, WorkloadIdentity } from './api/types.ts';
 import { loadConfig } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
 import { ResourceWatch } from './controller/informer.ts';
@@ -18,10 +18,10 @@ import { createKubePort } from './kube/client.ts';
 import { createLogger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { startHttpServer } from './observability/server.ts';
+import { checkAwsAccount } from './providers/aws/account-check.ts';
 import { awsClientCache } from './providers/aws/clients.ts';
 import { IrsaProvider } from './providers/aws-irsa/provider.ts';
-import type { ProviderRegistry } from './providers/registry.ts';
-import type { Provider } from './providers/types.ts';
+import { providerRegistry } from './providers/registry.ts';
 import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
 import { wireTriggers } from './reconciler/triggers.ts';
 import { WorkloadIdentityReconciler } from './reconciler/workload-identity.ts';
@@ -66,22 +66,19 @@ async function main(): Promise<void> {
 
   const kube = createKubePort(kc, metrics, config.leaderElection.identity);
   const aws = awsClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, maxAttempts: config.awsMaxAttempts });
-  const providerCache = new Map<string, Provider>();
-  const providers: ProviderRegistry = {
-    providerFor(account: CloudAccount, cloud: Cloud, mechanism: string) {
-      if (cloud !== 'aws' || mechanism !== 'IRSA') return undefined;
-      const key = `${account.metadata.name}/${account.spec.aws?.region ?? ''}/${mechanism}`;
-      let provider = providerCache.get(key);
-      if (!provider) {
-        provider = new IrsaProvider(aws(account).iam);
-        providerCache.set(key, provider);
-      }
-      return provider;
-    },
-  };
+  const providers = providerRegistry({
+    'aws/IRSA': (account) => new IrsaProvider(aws(account).iam),
+  });
 
   const identityReconciler = new WorkloadIdentityReconciler({ cluster, identities, accounts, serviceAccounts, providers, kube, logger });
-  const accountReconciler = new CloudAccountReconciler({ accounts, identities, aws, kube, logger, verdictTtlMs: config.resyncMs / 2 });
+  const accountReconciler = new CloudAccountReconciler({
+    accounts,
+    identities,
+    checks: { aws: (account) => checkAwsAccount(aws(account), account) },
+    kube,
+    logger,
+    verdictTtlMs: config.resyncMs / 2,
+  });
   const identityController = new Controller({
     name: 'workloadidentity',
     reconcile: (key) => identityReconciler.reconcile(key),

@@ -36,6 +36,8 @@ export interface Provisioned {
   status: Pick<WorkloadIdentityStatus, 'identity' | 'audience' | 'aws' | 'gcp' | 'azure'>;
   /** The annotations the ServiceAccount must carry (empty for mechanisms that need none). */
   serviceAccountAnnotations: Record<string, string>;
+  /** What pods additionally need, appended to the ServiceAccountReady message (e.g. a label the webhook reads). */
+  serviceAccountHint?: string;
   /** A success message per step, naming the exact objects so a person can find them in the cloud. */
   messages: Record<Step, string>;
   changes: Change[];
@@ -75,3 +77,15 @@ export interface Provider<Desired = unknown, Observed = unknown> {
   ensure(desired: Desired, observed: Observed): Promise<Provisioned>;
   delete(desired: Desired): Promise<Revoked>;
 }
+
+/** What a cloud says about an account: whether this cluster's issuer is trusted there, and if not, the fix. */
+export interface AccountVerdict {
+  ok: boolean;
+  reason: Reason;
+  message: string;
+  issuer?: string;
+  oidcProviderArn?: string;
+}
+
+/** One check per cloud; a cloud without one is reported as unsupported. Throws CloudError on cloud failures. */
+export type AccountCheck = (account: CloudAccount) => Promise<AccountVerdict>;

@@ -225,9 +225,14 @@ export class WorkloadIdentityReconciler {
     return {
       ok: true,
       reason: keys.length ? REASON.Annotated : REASON.NotRequired,
-      message: keys.length
-        ? `ServiceAccount ${namespace}/${name} carries ${keys.map((k) => `${k}=${desired[k]}`).join(', ')}`
-        : `ServiceAccount ${namespace}/${name} needs no annotation for this mechanism`,
+      message: [
+        keys.length
+          ? `ServiceAccount ${namespace}/${name} carries ${keys.map((k) => `${k}=${desired[k]}`).join(', ')}.`
+          : `ServiceAccount ${namespace}/${name} needs no annotation for this mechanism.`,
+        provisioned.serviceAccountHint,
+      ]
+        .filter(Boolean)
+        .join(' '),
     };
   }
 
