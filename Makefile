@@ -28,8 +28,12 @@ node_modules/.installed: package.json package-lock.json
 	.venv/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
+.PHONY: lua
+lua: ## Lua 5.1 (Debian's lua5.1, the dialect Argo CD embeds) for the Argo CD health check tests
+	command -v lua5.1 >/dev/null || (apt-get update -qq && apt-get install -y -qq lua5.1)
+
 .PHONY: deps
-deps: node_modules/.installed .venv/.installed ## install the Node dependencies and the moto virtualenv from their lockfiles
+deps: node_modules/.installed .venv/.installed lua ## install the Node dependencies, the moto virtualenv and lua5.1
 
 .PHONY: lint
 lint: deps ## eslint and the TypeScript type check

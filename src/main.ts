@@ -15,12 +15,13 @@ import { Controller } from './controller/controller.ts';
 import { ResourceWatch } from './controller/informer.ts';
 import { LeaderElector } from './controller/leader-election.ts';
 import { createKubePort } from './kube/client.ts';
+import { createWorkloadPods } from './kube/workload-pods.ts';
 import { createLogger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { startHttpServer } from './observability/server.ts';
 import { checkAwsAccount } from './providers/aws/account-check.ts';
 import { awsClientCache } from './providers/aws/clients.ts';
-import { IrsaProvider } from './providers/aws-irsa/provider.ts';
+import { AwsProvider } from './providers/aws/provider.ts';
 import { providerRegistry } from './providers/registry.ts';
 import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
 import { wireTriggers } from './reconciler/triggers.ts';
@@ -66,8 +67,10 @@ async function main(): Promise<void> {
 
   const kube = createKubePort(kc, metrics, config.leaderElection.identity);
   const aws = awsClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, maxAttempts: config.awsMaxAttempts });
+  const pods = createWorkloadPods(kc);
   const providers = providerRegistry({
-    'aws/IRSA': (account) => new IrsaProvider(aws(account).iam),
+    'aws/IRSA': (account) => new AwsProvider('IRSA', { ...aws(account), pods }),
+    'aws/PodIdentity': (account) => new AwsProvider('PodIdentity', { ...aws(account), pods }),
   });
 
   const identityReconciler = new WorkloadIdentityReconciler({ cluster, identities, accounts, serviceAccounts, providers, kube, logger });

@@ -60,11 +60,16 @@ export const REASON = {
   IssuerNotFound: 'IssuerNotFound',
   OIDCProviderNotFound: 'OIDCProviderNotFound',
   ServiceAccountNotFound: 'ServiceAccountNotFound',
+  ResourceGroupNotFound: 'ResourceGroupNotFound',
   // The user must change something.
   InvalidSpec: 'InvalidSpec',
   CloudRejected: 'CloudRejected',
   Conflict: 'Conflict',
   NotOwned: 'NotOwned',
+  /** A cloud quota (e.g. Google service accounts per project) leaves no room for the identity. */
+  QuotaExceeded: 'QuotaExceeded',
+  /** A resource the spec grants on (a bucket, topic, secret or project) does not exist or is not visible. */
+  ResourceNotFound: 'ResourceNotFound',
   // Transient: retried with backoff.
   CloudError: 'CloudError',
   Throttled: 'Throttled',

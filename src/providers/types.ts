@@ -9,6 +9,8 @@ export interface IdentityContext {
   cluster: string;
   namespace: string;
   name: string;
+  /** The WorkloadIdentity's uid: distinguishes a recreated object from its predecessor (idempotency tokens). */
+  uid: string;
   serviceAccountName: string;
   /** `system:serviceaccount:<namespace>:<serviceAccountName>`. */
   subject: string;
@@ -16,6 +18,8 @@ export interface IdentityContext {
   account: CloudAccount;
   /** The issuer the CloudAccount resolved (status.issuer). */
   issuer: string;
+  /** The ServiceAccount's current annotations; undefined while it does not exist. */
+  serviceAccountAnnotations: Record<string, string> | undefined;
 }
 
 /** The condition a step maps to: IdentityReady, TrustReady or PermissionsReady. */
@@ -38,6 +42,8 @@ export interface Provisioned {
   serviceAccountAnnotations: Record<string, string>;
   /** What pods additionally need, appended to the ServiceAccountReady message (e.g. a label the webhook reads). */
   serviceAccountHint?: string;
+  /** Set while converged but waiting on something outside the cloud (pods to restart): look again soon. */
+  waitingFor?: string;
   /** A success message per step, naming the exact objects so a person can find them in the cloud. */
   messages: Record<Step, string>;
   changes: Change[];

@@ -18,6 +18,8 @@ import { annotationsUpToDate, ownedAnnotationKeys } from './service-account.ts';
 
 /** How soon to look again while the cloud confirms a deletion. */
 const DELETE_POLL_MS = 5_000;
+/** How soon to look again while a mechanism switch waits for old pods to go. */
+const MIGRATION_POLL_MS = 15_000;
 
 export interface WorkloadIdentityReconcilerDeps {
   cluster: string;
@@ -86,7 +88,7 @@ export class WorkloadIdentityReconciler {
 
     await this.#emitChanges(current, provisioned.changes);
     const serviceAccount = await this.#annotate(current, provisioned);
-    const { subject, issuer } = ctx;
+    const { subject } = ctx;
     await this.#writeStatus(
       current,
       {
@@ -96,10 +98,12 @@ export class WorkloadIdentityReconciler {
           permissions: { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
         },
         serviceAccount,
-        readyMessage: `Pods using ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName} can use ${provisioned.status.identity ?? 'the identity'} (issuer ${issuer}, subject ${subject}, audience ${provisioned.status.audience ?? 'n/a'}). Pods started before the ServiceAccount was annotated must be restarted to pick it up.`,
+        readyMessage: `Pods using ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName} can use ${provisioned.status.identity ?? 'the identity'} (subject ${subject}). ${provisioned.messages.trust}. Pods started before this identity was ready get credentials only after a restart (kubectl rollout restart).`,
       },
       { ...base, ...provisioned.status },
     );
+    // Converged as far as the cloud goes, but a migration waits for pods to restart: look again soon.
+    if (provisioned.waitingFor) return { requeueAfterMs: MIGRATION_POLL_MS };
   }
 
   /** Finds the CloudAccount, cloud, mechanism and provider, or says precisely why it cannot. */
@@ -124,22 +128,28 @@ export class WorkloadIdentityReconciler {
     if (!provider) {
       throw new Blocked(REASON.InvalidSpec, `Mechanism ${mechanism} for ${cloud} is not supported by this version of Keyless.`, true);
     }
-    const namespace = wi.metadata.namespace ?? '';
-    const ctx: IdentityContext = {
-      cluster: this.#d.cluster,
-      namespace,
-      name: wi.metadata.name,
-      serviceAccountName: wi.spec.serviceAccountName,
-      subject: serviceAccountSubject(namespace, wi.spec.serviceAccountName),
-      spec: wi.spec,
-      account,
-      issuer,
-    };
+    const ctx = this.#context(wi, account, issuer);
     const problems = provider.validate(ctx);
     if (problems.length) {
       throw new Blocked(REASON.InvalidSpec, `Invalid spec: ${problems.join('; ')}.`, true);
     }
     return { ctx, provider, cloud, mechanism };
+  }
+
+  #context(wi: WorkloadIdentity, account: CloudAccount, issuer: string): IdentityContext {
+    const namespace = wi.metadata.namespace ?? '';
+    return {
+      cluster: this.#d.cluster,
+      namespace,
+      name: wi.metadata.name,
+      uid: wi.metadata.uid ?? '',
+      serviceAccountName: wi.spec.serviceAccountName,
+      subject: serviceAccountSubject(namespace, wi.spec.serviceAccountName),
+      spec: wi.spec,
+      account,
+      issuer,
+      serviceAccountAnnotations: this.#d.serviceAccounts.get(`${namespace}/${wi.spec.serviceAccountName}`)?.metadata?.annotations ?? undefined,
+    };
   }
 
   /** Two WorkloadIdentities for one ServiceAccount and one cloud: the older one wins, the newer one waits. */
@@ -271,16 +281,7 @@ export class WorkloadIdentityReconciler {
     if (sa && ownedAnnotationKeys(sa).length) await this.#d.kube.applyServiceAccountAnnotations(sa, {});
 
     // 2. Trust, grants and identity, in the provider's order; the finalizer stays until the cloud confirms.
-    const ctx: IdentityContext = {
-      cluster: this.#d.cluster,
-      namespace,
-      name: wi.metadata.name,
-      serviceAccountName: wi.spec.serviceAccountName,
-      subject: serviceAccountSubject(namespace, wi.spec.serviceAccountName),
-      spec: wi.spec,
-      account,
-      issuer: account.status?.issuer ?? '',
-    };
+    const ctx = this.#context(wi, account, account.status?.issuer ?? '');
     const revoked = await provider.delete(provider.desired(ctx));
     await this.#emitChanges(wi, revoked.changes);
     if (!revoked.complete) {

@@ -1,5 +1,6 @@
 // The AWS side of the end-to-end tests: a moto server (the independent IAM/STS/EKS emulator, from the project's
-// .venv) behind a small recording proxy. The proxy counts every call the operator makes by operation — evidence
+// .venv), the in-project Pod Identity emulator in front of it (moto lacks those routes), and a small recording
+// proxy in front of both. The proxy counts every call the operator makes by operation — evidence
 // that does not rely on the operator's own metrics — and can run a hook when a given operation has been answered
 // (the crash-safety test kills the operator there).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { EKSClient } from '@aws-sdk/client-eks';
+import { startPodIdentityEmulator } from '../emulators/eks-pod-identity/server.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -24,8 +26,10 @@ export interface AwsCall {
 export interface AwsEmulator {
   /** What the operator talks to: the recording proxy. */
   endpoint: string;
-  /** Straight to moto, for the tests' own reads and edits (not counted). */
+  /** Straight to the emulators, for the tests' own reads and edits (not counted). */
   motoEndpoint: string;
+  /** The Pod Identity emulator (in front of moto); its /__emulator/ hooks set faults and read its log. */
+  eksEndpoint: string;
   calls: AwsCall[];
   /** Called after `operation` was answered by moto and before the answer reaches the caller. */
   onAnswered: ((operation: string) => void) | undefined;
@@ -84,15 +88,19 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const moto = spawn(path.join(root, '.venv/bin/moto_server'), ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: 'ignore' });
   const motoEndpoint = `http://127.0.0.1:${motoPort}`;
   await waitForHttp(`${motoEndpoint}/moto-api/`, moto);
+  const podIdentity = await startPodIdentityEmulator({ upstream: motoEndpoint });
+  const front = new URL(podIdentity.endpoint);
 
   const emulator: AwsEmulator = {
     endpoint: '',
     motoEndpoint,
+    eksEndpoint: podIdentity.endpoint,
     calls: [],
     onAnswered: undefined,
     iam: () => new IAMClient({ endpoint: motoEndpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS }),
-    eks: () => new EKSClient({ endpoint: motoEndpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS }),
+    eks: () => new EKSClient({ endpoint: podIdentity.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS }),
     stop: async () => {
+      await podIdentity.stop();
       moto.kill('SIGTERM');
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
     },
@@ -106,7 +114,7 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
       const operation = operationOf(req.method ?? 'GET', req.url ?? '/', body.toString());
       emulator.calls.push({ operation });
       const upstream = http.request(
-        { host: '127.0.0.1', port: motoPort, method: req.method, path: req.url, headers: req.headers },
+        { host: front.hostname, port: front.port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
           const parts: Buffer[] = [];
           answer.on('data', (c: Buffer) => parts.push(c));

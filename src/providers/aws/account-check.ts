@@ -24,11 +24,16 @@ export async function checkAwsAccount(clients: { iam: IamPort; eks: EksPort }, a
   const expected = oidcProviderArn(partitionOf(spec.region), spec.accountId, issuer);
   const providers = await iam.listOpenIDConnectProviders();
   if (!providers.includes(expected)) {
+    const create = `aws iam create-open-id-connect-provider --url ${issuer} --client-id-list sts.amazonaws.com`;
+    if (spec.mechanism === 'PodIdentity') {
+      // Pod Identity trusts the EKS service principal, not the issuer: the account works without the provider.
+      return { ok: true, reason: REASON.Ready, issuer, message: `EKS Pod Identity is available on cluster ${spec.clusterName ?? ''} in AWS account ${spec.accountId}. IRSA is not: there is no IAM OIDC identity provider for issuer ${issuer} (create it with: ${create}).` };
+    }
     return {
       ok: false,
       reason: REASON.OIDCProviderNotFound,
       issuer,
-      message: `AWS account ${spec.accountId} has no IAM OIDC identity provider for issuer ${issuer}, so IRSA roles cannot trust this cluster. Create it: aws iam create-open-id-connect-provider --url ${issuer} --client-id-list sts.amazonaws.com${spec.clusterName ? ` (or: eksctl utils associate-iam-oidc-provider --cluster ${spec.clusterName} --approve)` : ''}. Expected ARN: ${expected}.`,
+      message: `AWS account ${spec.accountId} has no IAM OIDC identity provider for issuer ${issuer}, so IRSA roles cannot trust this cluster. Create it: ${create}${spec.clusterName ? ` (or: eksctl utils associate-iam-oidc-provider --cluster ${spec.clusterName} --approve)` : ''}. Expected ARN: ${expected}.`,
     };
   }
   return { ok: true, reason: REASON.Ready, issuer, oidcProviderArn: expected, message: `Issuer ${issuer} is trusted in AWS account ${spec.accountId} through IAM OIDC provider ${expected}.` };

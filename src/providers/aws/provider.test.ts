@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AwsMechanism, CloudAccount, WorkloadIdentitySpec } from '../../api/types.ts';
+import { ProviderError, type IdentityContext } from '../types.ts';
+import { FakeEks } from './fake/eks.ts';
+import { FakeIam } from './fake/iam.ts';
+import { AwsProvider } from './provider.ts';
+import { INLINE_POLICY_NAME } from './role.ts';
+import type { CredentialPath, WorkloadPods } from './workload-pods.ts';
+
+const issuer = 'https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE';
+const providerArn = 'arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE';
+
+function context(spec: Partial<WorkloadIdentitySpec['aws']> = {}, annotations: Record<string, string> | undefined = {}): IdentityContext {
+  const account: CloudAccount = {
+    apiVersion: 'keyless.dev/v1alpha1',
+    kind: 'CloudAccount',
+    metadata: { name: 'prod' },
+    spec: { aws: { accountId: '123456789012', region: 'us-east-1', clusterName: 'prod', rolePath: '/keyless/', roleNamePrefix: 'keyless-', tags: { team: 'platform' } } },
+    status: { issuer, oidcProviderArn: providerArn },
+  };
+  return {
+    cluster: 'c1',
+    namespace: 'bookstore',
+    name: 'catalog',
+    uid: 'uid-1',
+    serviceAccountAnnotations: annotations,
+    serviceAccountName: 'catalog-sa',
+    subject: 'system:serviceaccount:bookstore:catalog-sa',
+    issuer,
+    account,
+    spec: {
+      serviceAccountName: 'catalog-sa',
+      cloudAccountRef: { name: 'prod' },
+      aws: { policy: [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::covers/*'] }], ...spec },
+    },
+  };
+}
+
+/** Pods that depend on a credential path, as the reconciler's pod lookup would report them. */
+class FakePods implements WorkloadPods {
+  dependent: Record<CredentialPath, number> = { IRSA: 0, PodIdentity: 0 };
+  async countDependent(_ns: string, _sa: string, path: CredentialPath): Promise<number> {
+    return Promise.resolve(this.dependent[path]);
+  }
+}
+
+function world() {
+  const iam = new FakeIam();
+  const eks = new FakeEks();
+  const pods = new FakePods();
+  const provider = (mechanism: AwsMechanism) => new AwsProvider(mechanism, { iam, eks, pods });
+  return { iam, eks, pods, irsa: provider('IRSA'), pod: provider('PodIdentity') };
+}
+
+async function converge(provider: AwsProvider, ctx: IdentityContext) {
+  const desired = provider.desired(ctx);
+  return provider.ensure(desired, await provider.observe(desired));
+}
+
+const sids = (trust: unknown) => ((trust as { Statement: { Sid: string }[] }).Statement ?? []).map((s) => s.Sid).sort();
+
+describe('AwsProvider (IRSA)', () => {
+  it('creates a role trusting exactly one subject and audience, with the inline policy and ownership tags', async () => {
+    const iam = new FakeIam();
+    const result = await converge(new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() }), context({ maxSessionDuration: '2h' }));
+    const [role] = [...iam.roles.values()];
+    assert.ok(role);
+    assert.match(role.name, /^keyless-bookstore-catalog-[0-9a-f]{8}$/);
+    assert.equal(role.path, '/keyless/');
+    assert.equal(role.maxSessionDuration, 7200);
+    assert.deepEqual(role.trustPolicy, {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'KeylessIRSA',
+          Effect: 'Allow',
+          Principal: { Federated: providerArn },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: {
+            StringEquals: {
+              'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:sub': 'system:serviceaccount:bookstore:catalog-sa',
+              'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:aud': 'sts.amazonaws.com',
+            },
+          },
+        },
+      ],
+    });
+    assert.deepEqual(role.tags, { team: 'platform', 'keyless.dev/cluster': 'c1', 'keyless.dev/namespace': 'bookstore', 'keyless.dev/name': 'catalog' });
+    assert.deepEqual(role.inline.get(INLINE_POLICY_NAME), {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::covers/*'] }],
+    });
+    assert.deepEqual(result.serviceAccountAnnotations, { 'eks.amazonaws.com/role-arn': role.arn });
+    assert.equal(result.status.identity, role.arn);
+    assert.deepEqual(iam.writes.map((w) => w.split(':')[0]), ['CreateRole', 'PutRolePolicy']);
+  });
+
+  it('writes nothing when the cloud already matches', async () => {
+    const iam = new FakeIam();
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    await converge(provider, context());
+    iam.writes.length = 0;
+    const again = await converge(provider, context());
+    assert.deepEqual(iam.writes, []);
+    assert.deepEqual(again.changes, []);
+  });
+
+  it('repairs drift: a widened trust, a foreign inline policy and an extra managed policy', async () => {
+    const iam = new FakeIam();
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    await converge(provider, context());
+    const [role] = [...iam.roles.values()];
+    assert.ok(role);
+    role.trustPolicy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: providerArn }, Action: 'sts:AssumeRoleWithWebIdentity' }] };
+    role.inline.set('backdoor', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
+    role.attached.add('arn:aws:iam::aws:policy/AdministratorAccess');
+
+    const result = await converge(provider, context());
+    assert.deepEqual(result.changes.map((c: { action: string }) => c.action).sort(), ['PolicyDetached', 'PolicyRemoved', 'TrustUpdated']);
+    assert.deepEqual([...role.inline.keys()], [INLINE_POLICY_NAME]);
+    assert.deepEqual([...role.attached], []);
+    assert.equal(JSON.stringify(role.trustPolicy).includes('system:serviceaccount:bookstore:catalog-sa'), true);
+  });
+
+  it('refuses a role with the derived name that carries no marker, and changes nothing', async () => {
+    const iam = new FakeIam();
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    const desired = provider.desired(context());
+    iam.seedRole({ name: desired.role.name, path: '/keyless/', trustPolicy: '{"Version":"2012-10-17","Statement":[]}', description: 'someone else', maxSessionDuration: 3600, tags: {} });
+    await assert.rejects(provider.ensure(desired, await provider.observe(desired)), (err: unknown) => err instanceof ProviderError && err.reason === 'NotOwned' && !err.retryable);
+    assert.deepEqual(iam.writes, []);
+    const revoked = await provider.delete(desired);
+    assert.equal(revoked.complete, true);
+    assert.ok(iam.roles.has(desired.role.name.toLowerCase()), 'the foreign role survives delete');
+  });
+
+  it('finds its own role again after a crash between CreateRole and the status write', async () => {
+    const iam = new FakeIam();
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    const desired = provider.desired(context());
+    const staleObservation = await provider.observe(desired);
+    await provider.ensure(desired, staleObservation);
+    // A restarted operator that observed before the create completed still ends with one role.
+    await provider.ensure(desired, staleObservation);
+    assert.equal(iam.roles.size, 1);
+  });
+
+  it('deletes policies, attachments and then the role', async () => {
+    const iam = new FakeIam();
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    await converge(provider, context({ managedPolicyArns: ['arn:aws:iam::aws:policy/ReadOnlyAccess'] }));
+    iam.writes.length = 0;
+    const revoked = await provider.delete(provider.desired(context()));
+    assert.equal(revoked.complete, true);
+    assert.deepEqual(iam.writes.map((w) => w.split(':')[0]), ['DeleteRolePolicy', 'DetachRolePolicy', 'DeleteRole']);
+    assert.equal(iam.roles.size, 0);
+  });
+
+  it('reports specs whose rendered documents exceed IAM quotas', () => {
+    const provider = new AwsProvider('IRSA', { iam: new FakeIam(), eks: new FakeEks(), pods: new FakePods() });
+    const huge = Array.from({ length: 200 }, (_, i) => ({ effect: 'Allow' as const, actions: ['s3:GetObject'], resources: [`arn:aws:s3:::bucket-${i}/objects/*`] }));
+    const problems = provider.validate(context({ policy: huge }));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? '', /10240-character inline policy quota/);
+    assert.deepEqual(provider.validate(context()), []);
+  });
+});
+
+describe('AwsProvider (Pod Identity)', () => {
+  it('creates a role trusting only pods.eks.amazonaws.com with this namespace, ServiceAccount and cluster, and the association', async () => {
+    const w = world();
+    const result = await converge(w.pod, context());
+    const [role] = [...w.iam.roles.values()];
+    assert.deepEqual(role?.trustPolicy, {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'KeylessPodIdentity',
+          Effect: 'Allow',
+          Principal: { Service: 'pods.eks.amazonaws.com' },
+          Action: ['sts:AssumeRole', 'sts:TagSession'],
+          Condition: {
+            StringEquals: {
+              'aws:RequestTag/kubernetes-namespace': 'bookstore',
+              'aws:RequestTag/kubernetes-service-account': 'catalog-sa',
+              'aws:RequestTag/eks-cluster-arn': 'arn:aws:eks:us-east-1:123456789012:cluster/prod',
+            },
+          },
+        },
+      ],
+    });
+    const [association] = [...w.eks.associations.values()];
+    assert.equal(association?.roleArn, role?.arn);
+    assert.deepEqual(association?.tags, { 'keyless.dev/cluster': 'c1', 'keyless.dev/namespace': 'bookstore', 'keyless.dev/name': 'catalog' });
+    assert.deepEqual(result.serviceAccountAnnotations, {});
+    assert.equal(result.status.aws?.associationId, association?.associationId);
+    assert.match(result.serviceAccountHint ?? '', /eks-pod-identity-agent/);
+    w.iam.writes.length = 0;
+    w.eks.writes.length = 0;
+    await converge(w.pod, context());
+    assert.deepEqual([...w.iam.writes, ...w.eks.writes], [], 'steady state writes nothing');
+  });
+
+  it('reports a foreign association for the same ServiceAccount as a Conflict naming it, and leaves it alone', async () => {
+    const w = world();
+    const foreign = w.eks.seed({ clusterName: 'prod', namespace: 'bookstore', serviceAccount: 'catalog-sa', roleArn: 'arn:aws:iam::123456789012:role/other', tags: {} });
+    await assert.rejects(converge(w.pod, context()), (err: unknown) => err instanceof ProviderError && err.reason === 'Conflict' && err.message.includes(foreign.associationId));
+    assert.equal(w.eks.associations.get(foreign.associationId)?.roleArn, 'arn:aws:iam::123456789012:role/other');
+    const revoked = await w.pod.delete(w.pod.desired(context()));
+    assert.equal(revoked.complete, true);
+    assert.ok(w.eks.associations.has(foreign.associationId), 'delete leaves the foreign association');
+  });
+
+  it('deletes the association first and waits for EKS to confirm before deleting the role', async () => {
+    const w = world();
+    await converge(w.pod, context());
+    w.eks.deleteLag = 1;
+    const first = await w.pod.delete(w.pod.desired(context()));
+    assert.equal(first.complete, false);
+    assert.equal(w.iam.roles.size, 1, 'the role waits');
+    const second = await w.pod.delete(w.pod.desired(context()));
+    assert.equal(second.complete, true);
+    assert.equal(w.iam.roles.size, 0);
+  });
+
+  it('needs the cluster name', () => {
+    const w = world();
+    const ctx = context();
+    ctx.account = { ...ctx.account, spec: { aws: { accountId: '123456789012', region: 'us-east-1' } } };
+    assert.match(w.pod.validate(ctx).join(), /spec.aws.clusterName/);
+  });
+});
+
+describe('AwsProvider migration', () => {
+  it('IRSA to Pod Identity: bridges both trusts, then drops IRSA once no pod and no annotation need it', async () => {
+    const w = world();
+    await converge(w.irsa, context());
+    const [role] = [...w.iam.roles.values()];
+    w.pods.dependent.IRSA = 2;
+
+    // The switch, while the annotation is still on and two IRSA pods run.
+    const bridged = await converge(w.pod, context({}, { 'eks.amazonaws.com/role-arn': role?.arn ?? '' }));
+    assert.deepEqual(sids(role?.trustPolicy), ['KeylessIRSA', 'KeylessPodIdentity']);
+    assert.equal(w.eks.associations.size, 1, 'the new path exists');
+    assert.deepEqual(bridged.serviceAccountAnnotations, {}, 'the annotation is to be removed');
+    assert.match(bridged.waitingFor ?? '', /2 running pod\(s\).*IRSA/);
+
+    // The annotation is gone but the old pods still run: IRSA stays.
+    await converge(w.pod, context({}, {}));
+    assert.deepEqual(sids(role?.trustPolicy), ['KeylessIRSA', 'KeylessPodIdentity']);
+
+    // The pods restarted.
+    w.pods.dependent.IRSA = 0;
+    const done = await converge(w.pod, context({}, {}));
+    assert.deepEqual(sids(role?.trustPolicy), ['KeylessPodIdentity']);
+    assert.equal(done.waitingFor, undefined);
+    assert.ok(done.changes.some((c) => c.action === 'LegacyTrustRemoved'));
+  });
+
+  it('Pod Identity to IRSA: keeps the association until no pod depends on it, then deletes it', async () => {
+    const w = world();
+    await converge(w.pod, context());
+    const [role] = [...w.iam.roles.values()];
+    w.pods.dependent.PodIdentity = 1;
+
+    const bridged = await converge(w.irsa, context({}, {}));
+    assert.deepEqual(sids(role?.trustPolicy), ['KeylessIRSA', 'KeylessPodIdentity']);
+    assert.equal(w.eks.associations.size, 1);
+    assert.deepEqual(bridged.serviceAccountAnnotations, { 'eks.amazonaws.com/role-arn': role?.arn });
+
+    w.pods.dependent.PodIdentity = 0;
+    await converge(w.irsa, context({}, { 'eks.amazonaws.com/role-arn': role?.arn ?? '' }));
+    assert.deepEqual(sids(role?.trustPolicy), ['KeylessIRSA']);
+    assert.equal(w.eks.associations.size, 0);
+  });
+});
