@@ -3,6 +3,7 @@
 // in moto, and creates the sample CloudAccount `local-aws`. Idempotent.
 //   node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT
 import path from 'node:path';
+import { CreateClusterCommand, EKSClient, ListClustersCommand } from '@aws-sdk/client-eks';
 import { CreateOpenIDConnectProviderCommand, IAMClient, ListOpenIDConnectProvidersCommand } from '@aws-sdk/client-iam';
 import { kubectl, kubeConfig, rawGet } from '../test/support/cluster.ts';
 import { installOperator } from '../test/support/operator.ts';
@@ -20,11 +21,17 @@ if (!existing.some((p) => p.Arn?.endsWith(issuer.replace(/^https:\/\//, '')))) {
   await iam.send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
 }
 
+// An EKS cluster named `local` in moto, so WorkloadIdentities can use mechanism PodIdentity too.
+const eks = new EKSClient({ endpoint: motoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDKEYLESSDEV', secretAccessKey: 'keyless-dev' } });
+if (!((await eks.send(new ListClustersCommand({}))).clusters ?? []).includes('local')) {
+  await eks.send(new CreateClusterCommand({ name: 'local', roleArn: 'arn:aws:iam::123456789012:role/eks', resourcesVpcConfig: { subnetIds: ['subnet-local'] } }));
+}
+
 const account = {
   apiVersion: 'keyless.dev/v1alpha1',
   kind: 'CloudAccount',
   metadata: { name: 'local-aws' },
-  spec: { aws: { accountId: '123456789012', region: 'us-east-1', oidcIssuer: issuer, mechanism: 'IRSA' } },
+  spec: { aws: { accountId: '123456789012', region: 'us-east-1', clusterName: 'local', oidcIssuer: issuer, mechanism: 'IRSA' } },
 };
 await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(account));
 console.log(`dev-setup: CRDs and RBAC installed; CloudAccount local-aws trusts issuer ${issuer} (moto at ${motoEndpoint}); operator kubeconfig in ${path.join(devDir, 'operator.kubeconfig')}`);

@@ -21,22 +21,35 @@ start_moto() {
   echo $! >"$dev/moto.pid"
   echo "http://127.0.0.1:$port" >"$dev/moto.endpoint"
   for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null && return
+    curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null && break
     sleep 0.1
   done
-  echo "moto did not start; see $dev/moto.log" >&2
+  curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null || { echo "moto did not start; see $dev/moto.log" >&2; exit 1; }
+}
+
+# moto has no EKS Pod Identity routes: the in-project emulator serves them and forwards the rest of EKS to moto.
+start_pod_identity() {
+  if alive "$dev/pod-identity.pid"; then return; fi
+  setsid node test/emulators/eks-pod-identity/main.ts --upstream "$(cat "$dev/moto.endpoint")" >"$dev/pod-identity.endpoint" 2>"$dev/pod-identity.log" < /dev/null &
+  echo $! >"$dev/pod-identity.pid"
+  for _ in $(seq 100); do
+    [ -s "$dev/pod-identity.endpoint" ] && return
+    sleep 0.1
+  done
+  echo "the Pod Identity emulator did not start; see $dev/pod-identity.log" >&2
   exit 1
 }
 
 write_env() {
-  local moto
+  local moto eks
   moto=$(cat "$dev/moto.endpoint")
+  eks=$(cat "$dev/pod-identity.endpoint")
   cat >"$dev/env" <<ENV
 # Source this file to use the local Keyless system: . .dev/env
 export KUBECONFIG=$dev/kubeconfig
 export PATH=$root/bin:\$PATH
-# moto stands in for AWS (IAM, STS, EKS); any credentials work.
-export AWS_ENDPOINT_URL_IAM=$moto AWS_ENDPOINT_URL_EKS=$moto AWS_ENDPOINT_URL_STS=$moto
+# moto stands in for AWS (IAM, STS, EKS clusters), behind the in-project Pod Identity emulator; any credentials work.
+export AWS_ENDPOINT_URL_IAM=$moto AWS_ENDPOINT_URL_EKS=$eks AWS_ENDPOINT_URL_STS=$moto
 export AWS_ACCESS_KEY_ID=AKIDKEYLESSDEV AWS_SECRET_ACCESS_KEY=keyless-dev AWS_REGION=us-east-1
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 ENV
@@ -53,6 +66,7 @@ case "${1:-}" in
     mkdir -p "$dev"
     hack/controlplane.sh up "$dev/controlplane" "$dev/kubeconfig"
     start_moto
+    start_pod_identity
     write_env
     KEYLESS_TEST_KUBECONFIG=$dev/kubeconfig node hack/dev-setup.ts "$dev" "$(cat "$dev/moto.endpoint")"
     if [ "${2:-}" = --no-operator ] && alive "$dev/operator.pid"; then
@@ -86,7 +100,7 @@ Stop with Ctrl-C (the operator) and make dev-down (everything else).
 USAGE
     ;;
   down)
-    for name in operator moto; do
+    for name in operator pod-identity moto; do
       if alive "$dev/$name.pid"; then kill "$(cat "$dev/$name.pid")" && echo "$name stopped"; fi
       rm -f "$dev/$name.pid"
     done
