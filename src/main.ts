@@ -6,6 +6,7 @@ import {
   CustomObjectsApi,
   KubeConfig,
   type KubernetesListObject,
+  type V1Namespace,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { CLOUD_ACCOUNT_PLURAL, GROUP, VERSION, WORKLOAD_IDENTITY_PLURAL } from './api/constants.ts';
@@ -19,9 +20,17 @@ import { createWorkloadPods } from './kube/workload-pods.ts';
 import { createLogger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { startHttpServer } from './observability/server.ts';
+import { checkAzureAccount } from './providers/aks-workload-identity/account-check.ts';
+import { azureClientCache } from './providers/aks-workload-identity/clients.ts';
+import { loadAzureConfig } from './providers/aks-workload-identity/config.ts';
+import { AksWorkloadIdentityProvider } from './providers/aks-workload-identity/provider.ts';
 import { checkAwsAccount } from './providers/aws/account-check.ts';
+import { iamDataCatalogue } from './providers/aws/action-catalogue.ts';
 import { awsClientCache } from './providers/aws/clients.ts';
 import { AwsProvider } from './providers/aws/provider.ts';
+import { checkGcpAccount } from './providers/gke-workload-identity/account-check.ts';
+import { gcpClientCache, gcpClientEnv } from './providers/gke-workload-identity/clients.ts';
+import { GkeWorkloadIdentityProvider } from './providers/gke-workload-identity/provider.ts';
 import { providerRegistry } from './providers/registry.ts';
 import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
 import { wireTriggers } from './reconciler/triggers.ts';
@@ -56,6 +65,14 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
+  const namespaces = new ResourceWatch<V1Namespace>({
+    name: 'namespaces',
+    kc,
+    path: '/api/v1/namespaces',
+    list: () => core.listNamespace(),
+    logger,
+    metrics,
+  });
   const serviceAccounts = new ResourceWatch<V1ServiceAccount>({
     name: 'serviceaccounts',
     kc,
@@ -67,17 +84,32 @@ async function main(): Promise<void> {
 
   const kube = createKubePort(kc, metrics, config.leaderElection.identity);
   const aws = awsClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, maxAttempts: config.awsMaxAttempts });
+  const azure = azureClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, config: loadAzureConfig(process.env) });
   const pods = createWorkloadPods(kc);
+  const gcp = gcpClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, ...gcpClientEnv(process.env) });
   const providers = providerRegistry({
     'aws/IRSA': (account) => new AwsProvider('IRSA', { ...aws(account), pods }),
     'aws/PodIdentity': (account) => new AwsProvider('PodIdentity', { ...aws(account), pods }),
+    'azure/WorkloadIdentity': (account) => new AksWorkloadIdentityProvider(azure(account)),
+    'gcp/ServiceAccount': (account) => new GkeWorkloadIdentityProvider('ServiceAccount', gcp(account).gcp, gcp(account).ledger),
+    'gcp/DirectPrincipal': (account) => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp(account).gcp, gcp(account).ledger),
   });
 
-  const identityReconciler = new WorkloadIdentityReconciler({ cluster, identities, accounts, serviceAccounts, providers, kube, logger });
+  const identityReconciler = new WorkloadIdentityReconciler({
+    cluster,
+    identities,
+    accounts,
+    serviceAccounts,
+    namespaces,
+    providers,
+    catalogue: iamDataCatalogue(),
+    kube,
+    logger,
+  });
   const accountReconciler = new CloudAccountReconciler({
     accounts,
     identities,
-    checks: { aws: (account) => checkAwsAccount(aws(account), account) },
+    checks: { aws: (account) => checkAwsAccount(aws(account), account), azure: (account) => checkAzureAccount(azure(account).msi, account), gcp: (account) => checkGcpAccount(gcp(account).gcp, account) },
     kube,
     logger,
     verdictTtlMs: config.resyncMs / 2,
@@ -98,9 +130,9 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
-  wireTriggers({ identities, accounts, serviceAccounts, identityController, accountController });
+  wireTriggers({ identities, accounts, serviceAccounts, namespaces, identityController, accountController });
 
-  const watches = [identities, accounts, serviceAccounts];
+  const watches = [identities, accounts, serviceAccounts, namespaces];
   const server = await startHttpServer({
     port: config.httpPort,
     metrics,

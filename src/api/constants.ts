@@ -21,6 +21,12 @@ export const MARKER = {
   name: 'keyless.dev/name',
 } as const;
 
+/** Annotations a person puts on a WorkloadIdentity. */
+export const WORKLOAD_IDENTITY_ANNOTATION = {
+  /** "true": take over a cloud object with the derived name but no marker, if the CloudAccount allows adoption. */
+  adopt: 'keyless.dev/adopt',
+} as const;
+
 export const SERVICE_ACCOUNT_ANNOTATION = {
   awsRoleArn: 'eks.amazonaws.com/role-arn',
   gcpServiceAccount: 'iam.gke.io/gcp-service-account',
@@ -66,6 +72,10 @@ export const REASON = {
   CloudRejected: 'CloudRejected',
   Conflict: 'Conflict',
   NotOwned: 'NotOwned',
+  /** The spec asks for more than the CloudAccount's guardrails allow. */
+  GuardrailViolation: 'GuardrailViolation',
+  /** The CloudAccount's namespaceSelector does not admit this namespace. */
+  NamespaceNotAllowed: 'NamespaceNotAllowed',
   /** A cloud quota (e.g. Google service accounts per project) leaves no room for the identity. */
   QuotaExceeded: 'QuotaExceeded',
   /** A resource the spec grants on (a bucket, topic, secret or project) does not exist or is not visible. */

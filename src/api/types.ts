@@ -140,12 +140,48 @@ export interface LabelSelector {
   matchExpressions?: LabelSelectorRequirement[];
 }
 
+export interface AwsGuardrails {
+  allowedActions?: string[];
+  deniedActions?: string[];
+  allowedResources?: string[];
+  deniedResources?: string[];
+  allowedManagedPolicyArns?: string[];
+  requirePermissionsBoundary?: boolean;
+  maxSessionDuration?: string;
+  allowWildcards?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  allowUnknownActions?: boolean;
+}
+
+export interface GcpGuardrails {
+  allowedRoles?: string[];
+  deniedRoles?: string[];
+  allowedResources?: string[];
+  deniedResources?: string[];
+  allowPrivilegedRoles?: boolean;
+}
+
+export interface AzureGuardrails {
+  allowedRoles?: string[];
+  allowedScopePrefixes?: string[];
+  allowPrivilegedRoles?: boolean;
+}
+
+export interface Guardrails {
+  maxIdentitiesPerNamespace?: number;
+  allowAdoption?: boolean;
+  aws?: AwsGuardrails;
+  gcp?: GcpGuardrails;
+  azure?: AzureGuardrails;
+}
+
 export interface CloudAccountSpec {
   aws?: AwsCloudAccountSpec;
   gcp?: GcpCloudAccountSpec;
   azure?: AzureCloudAccountSpec;
   namespaceSelector?: LabelSelector;
   deletionPolicy?: DeletionPolicy;
+  guardrails?: Guardrails;
 }
 
 export interface CloudAccountStatus {

@@ -20,6 +20,11 @@ export interface IdentityContext {
   issuer: string;
   /** The ServiceAccount's current annotations; undefined while it does not exist. */
   serviceAccountAnnotations: Record<string, string> | undefined;
+  /**
+   * Take over an existing object with the derived name that carries no ownership marker at all (the WorkloadIdentity
+   * asks with keyless.dev/adopt and its CloudAccount allows adoption). Never an object marked for someone else.
+   */
+  adopt?: boolean;
 }
 
 /** The condition a step maps to: IdentityReady, TrustReady or PermissionsReady. */

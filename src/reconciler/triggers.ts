@@ -1,7 +1,7 @@
 // Which keys to reconcile when a watched object changes. Status-only updates (including our own status writes)
 // are filtered out by a fingerprint of what a reconcile reads, so a write does not echo back as a reconcile that
 // spends cloud reads for nothing.
-import type { V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { CONDITION } from '../api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
 import type { Cache, ResourceWatch } from '../controller/informer.ts';
@@ -49,10 +49,11 @@ export function wireTriggers(opts: {
   identities: ResourceWatch<WorkloadIdentity>;
   accounts: ResourceWatch<CloudAccount>;
   serviceAccounts: ResourceWatch<V1ServiceAccount>;
+  namespaces: ResourceWatch<V1Namespace>;
   identityController: Enqueue;
   accountController: Enqueue;
 }): void {
-  const { identities, accounts, serviceAccounts, identityController, accountController } = opts;
+  const { identities, accounts, serviceAccounts, namespaces, identityController, accountController } = opts;
   const identitiesOf = (cache: Cache<WorkloadIdentity>, match: (wi: WorkloadIdentity) => boolean) => {
     for (const wi of cache.list()) if (match(wi)) identityController.enqueue(objectKey(wi));
   };
@@ -82,4 +83,12 @@ export function wireTriggers(opts: {
   );
   serviceAccounts.onChange(sa.changed);
   serviceAccounts.onDelete(sa.deleted);
+
+  // Namespace labels decide which CloudAccounts admit a namespace's WorkloadIdentities.
+  const namespace = onMeaningfulChange(
+    (obj: V1Namespace) => JSON.stringify(obj.metadata?.labels ?? {}),
+    (obj: V1Namespace) => identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata?.name),
+  );
+  namespaces.onChange(namespace.changed);
+  namespaces.onDelete(namespace.deleted);
 }

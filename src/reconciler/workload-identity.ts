@@ -1,12 +1,14 @@
 // The WorkloadIdentity reconcile: a key in, current state read from caches and the cloud, converged, status
 // written once if it changed (CONVENTIONS habits 1, 2, 6, 7). It never branches on watch event types.
-import type { V1ServiceAccount } from '@kubernetes/client-node';
-import { API_VERSION, CONDITION, FINALIZER, REASON, type Reason } from '../api/constants.ts';
+import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import { API_VERSION, CONDITION, FINALIZER, REASON, WORKLOAD_IDENTITY_ANNOTATION, type Reason } from '../api/constants.ts';
 import type { CloudAccount, Cloud, WorkloadIdentity, WorkloadIdentityStatus } from '../api/types.ts';
 import type { Cache } from '../controller/informer.ts';
 import type { ReconcileOutcome } from '../controller/controller.ts';
 import { TerminalError } from '../controller/errors.ts';
 import { deepEqual, findCondition, mergeConditions } from '../domain/conditions.ts';
+import { describeViolation, evaluateGuardrails, type ActionCatalogue, type Violation } from '../domain/guardrails/index.ts';
+import { selects } from '../domain/label-selector.ts';
 import { serviceAccountSubject } from '../domain/naming.ts';
 import type { KubePort } from '../kube/client.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -26,7 +28,10 @@ export interface WorkloadIdentityReconcilerDeps {
   identities: Cache<WorkloadIdentity>;
   accounts: Cache<CloudAccount>;
   serviceAccounts: Cache<V1ServiceAccount>;
+  namespaces: Cache<V1Namespace>;
   providers: ProviderRegistry;
+  /** The real AWS actions, for the guardrails. */
+  catalogue: ActionCatalogue;
   kube: KubePort;
   logger: Logger;
   now?: () => Date;
@@ -48,6 +53,8 @@ interface Resolved {
   provider: Provider;
   cloud: Cloud;
   mechanism: string;
+  /** Guardrail violations of an identity that exists already: it is provisioned without the violating grants. */
+  violations: Violation[];
 }
 
 export class WorkloadIdentityReconciler {
@@ -66,7 +73,7 @@ export class WorkloadIdentityReconciler {
 
     let resolved: Resolved;
     try {
-      resolved = this.#resolve(wi);
+      resolved = await this.#resolve(wi);
       this.#checkConflict(wi, resolved.cloud);
     } catch (err) {
       if (!(err instanceof Blocked)) throw err;
@@ -95,7 +102,13 @@ export class WorkloadIdentityReconciler {
         steps: {
           identity: { ok: true, reason: REASON.UpToDate, message: provisioned.messages.identity },
           trust: { ok: true, reason: REASON.UpToDate, message: provisioned.messages.trust },
-          permissions: { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
+          permissions: resolved.violations.length
+            ? {
+                ok: false,
+                reason: REASON.GuardrailViolation,
+                message: `The guardrails of CloudAccount "${wi.spec.cloudAccountRef.name}" no longer permit part of this spec, so Keyless removed those grants and keeps the rest: ${resolved.violations.map(describeViolation).join('; ')}. ${provisioned.messages.permissions}.`,
+              }
+            : { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
         },
         serviceAccount,
         readyMessage: `Pods using ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName} can use ${provisioned.status.identity ?? 'the identity'} (subject ${subject}). ${provisioned.messages.trust}. Pods started before this identity was ready get credentials only after a restart (kubectl rollout restart).`,
@@ -106,8 +119,8 @@ export class WorkloadIdentityReconciler {
     if (provisioned.waitingFor) return { requeueAfterMs: MIGRATION_POLL_MS };
   }
 
-  /** Finds the CloudAccount, cloud, mechanism and provider, or says precisely why it cannot. */
-  #resolve(wi: WorkloadIdentity): Resolved {
+  /** Finds the CloudAccount, cloud, mechanism and provider, checks tenancy and guardrails, or says why not. */
+  async #resolve(wi: WorkloadIdentity): Promise<Resolved> {
     const accountName = wi.spec.cloudAccountRef.name;
     const account = this.#d.accounts.get(accountName);
     if (!account) {
@@ -117,6 +130,10 @@ export class WorkloadIdentityReconciler {
     const accountCloud = cloudOf(account.spec);
     if (!cloud || cloud !== accountCloud) {
       throw new Blocked(REASON.CloudMismatch, `spec.${cloud ?? '<cloud>'} does not match CloudAccount "${accountName}", which is for ${accountCloud ?? 'no cloud'}; use spec.${accountCloud ?? 'aws'} or another CloudAccount.`, true);
+    }
+    const namespace = wi.metadata.namespace ?? '';
+    if (!selects(account.spec.namespaceSelector, this.#d.namespaces.get(namespace)?.metadata?.labels)) {
+      throw new Blocked(REASON.NamespaceNotAllowed, `CloudAccount "${accountName}" does not admit namespace ${namespace} (its namespaceSelector does not match the namespace's labels). Ask the platform team for access, or use a CloudAccount that admits this namespace.`, true);
     }
     const ready = findCondition(account.status?.conditions, CONDITION.ready);
     const issuer = account.status?.issuer;
@@ -128,12 +145,34 @@ export class WorkloadIdentityReconciler {
     if (!provider) {
       throw new Blocked(REASON.InvalidSpec, `Mechanism ${mechanism} for ${cloud} is not supported by this version of Keyless.`, true);
     }
-    const ctx = this.#context(wi, account, issuer);
+    const guardrails = await evaluateGuardrails(wi.spec, account, this.#d.catalogue);
+    const violations = [...this.#quotaViolations(wi, account), ...guardrails.violations];
+    const exists = (wi.metadata.finalizers ?? []).includes(FINALIZER);
+    if (violations.length && !exists) {
+      // Nothing has been created: create nothing.
+      throw new Blocked(REASON.GuardrailViolation, `Refused by the guardrails of CloudAccount "${accountName}", so nothing was created: ${violations.map(describeViolation).join('; ')}.`, true);
+    }
+    // An identity that exists keeps only what the guardrails still permit (least privilege is continuous).
+    const spec = guardrails.violations.length ? guardrails.permitted : wi.spec;
+    const ctx = { ...this.#context(wi, account, issuer), spec };
     const problems = provider.validate(ctx);
     if (problems.length) {
       throw new Blocked(REASON.InvalidSpec, `Invalid spec: ${problems.join('; ')}.`, true);
     }
-    return { ctx, provider, cloud, mechanism };
+    return { ctx, provider, cloud, mechanism, violations };
+  }
+
+  /** The newest WorkloadIdentities of a namespace beyond the account's per-namespace limit. */
+  #quotaViolations(wi: WorkloadIdentity, account: CloudAccount): Violation[] {
+    const limit = account.spec.guardrails?.maxIdentitiesPerNamespace;
+    if (limit === undefined) return [];
+    const peers = this.#d.identities
+      .list()
+      .filter((o) => o.metadata.namespace === wi.metadata.namespace && o.spec.cloudAccountRef.name === account.metadata.name && !o.metadata.deletionTimestamp);
+    const older = peers.filter((o) => o.metadata.name !== wi.metadata.name && olderThan(o, wi)).length;
+    return older >= limit
+      ? [{ field: 'metadata.namespace', entry: wi.metadata.namespace ?? '', rule: 'guardrails.maxIdentitiesPerNamespace', hint: `this namespace already has ${older} WorkloadIdentities in CloudAccount ${account.metadata.name}; the limit is ${limit}` }]
+      : [];
   }
 
   #context(wi: WorkloadIdentity, account: CloudAccount, issuer: string): IdentityContext {
@@ -149,6 +188,7 @@ export class WorkloadIdentityReconciler {
       account,
       issuer,
       serviceAccountAnnotations: this.#d.serviceAccounts.get(`${namespace}/${wi.spec.serviceAccountName}`)?.metadata?.annotations ?? undefined,
+      adopt: wi.metadata.annotations?.[WORKLOAD_IDENTITY_ANNOTATION.adopt] === 'true' && account.spec.guardrails?.allowAdoption === true,
     };
   }
 

@@ -58,5 +58,6 @@ export function desiredRole(ctx: IdentityContext, trustPolicy: PolicyDocument): 
     // The marker goes last so account tags can never overwrite it.
     tags: { ...(account.tags ?? {}), ...marker },
     marker,
+    adopt: ctx.adopt === true,
   };
 }

@@ -24,6 +24,8 @@ export interface DesiredRole {
   tags: Record<string, string>;
   /** The subset of tags that proves ownership (DESIGN §3). */
   marker: Record<string, string>;
+  /** Take over an unmarked role with this name (see IdentityContext.adopt). */
+  adopt: boolean;
 }
 
 export interface ObservedRole {
@@ -57,13 +59,18 @@ async function asStep<T>(step: Step, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A role with none of the marker keys: created outside Keyless, so adoptable on request. */
+function unmarked(role: IamRole): boolean {
+  return !Object.keys(role.tags).some((k) => k.startsWith('keyless.dev/'));
+}
+
 function assertOwned(role: IamRole, desired: DesiredRole): void {
   if (isOwned(role.tags, desired.marker)) return;
   const owner = role.tags[MARKER.namespace] && role.tags[MARKER.name] ? ` It belongs to ${role.tags[MARKER.namespace]}/${role.tags[MARKER.name]} (cluster ${role.tags[MARKER.cluster] ?? 'unknown'}).` : ' It has no Keyless ownership tags.';
   throw new ProviderError(
     'identity',
     REASON.NotOwned,
-    `IAM role ${role.arn} already exists and is not owned by this WorkloadIdentity.${owner} Keyless never modifies a role it does not own: delete or rename that role, or use a different WorkloadIdentity name.`,
+    `IAM role ${role.arn} already exists and is not owned by this WorkloadIdentity.${owner} Keyless never modifies a role it does not own: delete or rename that role, use a different WorkloadIdentity name, or — for a role created outside Keyless — annotate the WorkloadIdentity keyless.dev/adopt: "true" where the CloudAccount sets guardrails.allowAdoption.`,
     false,
   );
 }
@@ -105,6 +112,13 @@ export async function ensureRole(iam: IamPort, desired: DesiredRole, observed: O
       if (!current.role) throw err;
       role = current.role;
     }
+  }
+  if (desired.adopt && !isOwned(role.tags, desired.marker) && unmarked(role)) {
+    // Adoption: the marker goes on first, so from here on the role is ours like any other.
+    await asStep('identity', () => iam.tagRole(desired.name, desired.tags));
+    role = { ...role, tags: { ...role.tags, ...desired.tags } };
+    current = await observeRole(iam, desired);
+    changes.push({ step: 'identity', action: 'Adopted', message: `Adopted the existing IAM role ${role.arn} (keyless.dev/adopt) and tagged it as owned` });
   }
   assertOwned(role, desired);
 
