@@ -50,6 +50,7 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
           plural: WORKLOAD_IDENTITY_PLURAL,
           namespace: wi.metadata.namespace ?? '',
           name: wi.metadata.name,
+          fieldManager: FIELD_MANAGER,
           body: [{ op: 'add', path: '/status', value: status }],
         },
         jsonPatch,
@@ -65,6 +66,7 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
           plural: WORKLOAD_IDENTITY_PLURAL,
           namespace: wi.metadata.namespace ?? '',
           name: wi.metadata.name,
+          fieldManager: FIELD_MANAGER,
           body: { metadata: { finalizers, resourceVersion: wi.metadata.resourceVersion } },
         },
         mergePatch,
@@ -74,7 +76,7 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
     async replaceCloudAccountStatus(account, status) {
       counted(CLOUD_ACCOUNT_PLURAL, 'patch-status');
       await custom.patchClusterCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: CLOUD_ACCOUNT_PLURAL, name: account.metadata.name, body: [{ op: 'add', path: '/status', value: status }] },
+        { group: GROUP, version: VERSION, plural: CLOUD_ACCOUNT_PLURAL, name: account.metadata.name, fieldManager: FIELD_MANAGER, body: [{ op: 'add', path: '/status', value: status }] },
         jsonPatch,
       );
     },

@@ -236,9 +236,10 @@ export class WorkloadIdentityReconciler {
       if (!retryable) throw new TerminalError(message, { cause: err });
       throw err;
     }
-    // Transient (throttling, a 5xx, a network error): back off and retry. An identity that was Ready stays
-    // Ready — nothing changed in the cloud — and a new one says it is still being provisioned.
-    if (findCondition(wi.status?.conditions, CONDITION.ready)?.status !== 'True') {
+    // Transient (throttling, a 5xx, a network error): back off and retry. An identity that was Ready for its
+    // current spec stays Ready — nothing changed in the cloud; a new or changed one says it is being provisioned.
+    const readyForThisSpec = findCondition(wi.status?.conditions, CONDITION.ready)?.status === 'True' && wi.status?.observedGeneration === wi.metadata.generation;
+    if (!readyForThisSpec) {
       await this.#writeStatus(
         wi,
         { steps: {}, blocked: { reason: REASON.Reconciling, message: `Provisioning; the cloud asked us to retry (${err instanceof CloudError ? err.code : 'error'}). Keyless retries with backoff.` }, readyMessage: '' },

@@ -54,7 +54,9 @@ async function asStep<T>(step: Step, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (!isCloudError(err, 'terminal')) throw err;
+    // The role itself was found moments ago, so a missing entity here is something the spec names (a managed
+    // policy ARN, a boundary) that does not exist: retrying cannot help.
+    if (!isCloudError(err, 'terminal') && !isCloudError(err, 'notFound')) throw err;
     throw new ProviderError(step, REASON.CloudRejected, `IAM rejected ${err.message}. ${REJECTION_HINT[step]}`, false, { cause: err });
   }
 }
