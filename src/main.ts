@@ -17,6 +17,7 @@ import { ResourceWatch } from './controller/informer.ts';
 import { LeaderElector } from './controller/leader-election.ts';
 import { createKubePort } from './kube/client.ts';
 import { createWorkloadPods } from './kube/workload-pods.ts';
+import { createWorkloads } from './kube/workloads.ts';
 import { createLogger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { startHttpServer } from './observability/server.ts';
@@ -85,7 +86,8 @@ async function main(): Promise<void> {
   const kube = createKubePort(kc, metrics, config.leaderElection.identity);
   const aws = awsClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, maxAttempts: config.awsMaxAttempts });
   const azure = azureClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, config: loadAzureConfig(process.env) });
-  const pods = createWorkloadPods(kc);
+  const workloads = createWorkloads(kc, metrics);
+  const pods = createWorkloadPods(workloads);
   const gcp = gcpClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, ...gcpClientEnv(process.env) });
   const providers = providerRegistry({
     'aws/IRSA': (account) => new AwsProvider('IRSA', { ...aws(account), pods }),
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
     accounts,
     serviceAccounts,
     namespaces,
+    workloads,
     providers,
     catalogue: iamDataCatalogue(),
     kube,

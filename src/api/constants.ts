@@ -25,6 +25,8 @@ export const MARKER = {
 export const WORKLOAD_IDENTITY_ANNOTATION = {
   /** "true": take over a cloud object with the derived name but no marker, if the CloudAccount allows adoption. */
   adopt: 'keyless.dev/adopt',
+  /** "true": once Ready, rollout-restart the Deployments/StatefulSets/DaemonSets whose pods predate the identity. */
+  restartWorkloads: 'keyless.dev/restart-workloads',
 } as const;
 
 export const SERVICE_ACCOUNT_ANNOTATION = {
@@ -44,6 +46,8 @@ export const CONDITION = {
   trustReady: 'TrustReady',
   permissionsReady: 'PermissionsReady',
   serviceAccountReady: 'ServiceAccountReady',
+  /** Informational, not part of Ready: whether running pods use the identity as it is now. */
+  workloadsUpToDate: 'WorkloadsUpToDate',
   ready: 'Ready',
 } as const;
 export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
@@ -66,6 +70,8 @@ export const REASON = {
   IssuerNotFound: 'IssuerNotFound',
   OIDCProviderNotFound: 'OIDCProviderNotFound',
   ServiceAccountNotFound: 'ServiceAccountNotFound',
+  /** Running pods started before the identity (or its latest change) and must be restarted to use it. */
+  PodsNeedRestart: 'PodsNeedRestart',
   ResourceGroupNotFound: 'ResourceGroupNotFound',
   // The user must change something.
   InvalidSpec: 'InvalidSpec',

@@ -1,14 +1,12 @@
-// WorkloadPods over the Kubernetes API: a field-selected list of one ServiceAccount's pods, made only while a
-// mechanism switch is in progress (no pod informer: pods are the largest collection in a cluster).
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+// WorkloadPods over the Kubernetes API, for an IRSA <-> Pod Identity switch: which of a ServiceAccount's pods still
+// depend on the old credential path.
 import { dependsOn, type WorkloadPods } from '../providers/aws/workload-pods.ts';
+import type { Workloads } from './workloads.ts';
 
-export function createWorkloadPods(kc: KubeConfig): WorkloadPods {
-  const core = kc.makeApiClient(CoreV1Api);
+export function createWorkloadPods(workloads: Workloads): WorkloadPods {
   return {
     async countDependent(namespace, serviceAccount, path) {
-      const pods = await core.listNamespacedPod({ namespace, fieldSelector: `spec.serviceAccountName=${serviceAccount}` });
-      return pods.items.filter((p) => dependsOn(p, path)).length;
+      return (await workloads.podsOf(namespace, serviceAccount)).filter((p) => dependsOn(p, path)).length;
     },
   };
 }

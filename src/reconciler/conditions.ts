@@ -16,6 +16,8 @@ export interface Outcome {
   /** Provider step results; absent steps were not attempted. */
   steps: Partial<Record<Step, { ok: boolean; reason: Reason; message: string }>>;
   serviceAccount?: { ok: boolean; reason: Reason; message: string };
+  /** WorkloadsUpToDate, when the identity was provisioned; it does not affect Ready. */
+  workloads?: { ok: boolean; reason: Reason; message: string };
   /** Set when the reconcile stopped before reaching the cloud (missing account, invalid spec, conflict...). */
   blocked?: { reason: Reason; message: string };
   /** The Ready message when everything is in place. */
@@ -42,6 +44,10 @@ export function workloadIdentityConditions(outcome: Outcome): ConditionInput[] {
     if (!sa.ok) failed.push(sa);
   } else {
     conditions.push({ type: CONDITION.serviceAccountReady, status: 'Unknown', reason: REASON.Blocked, message: `Not attempted: ${failed[0]?.reason ?? REASON.Pending}` });
+  }
+  if (outcome.workloads) {
+    const w = outcome.workloads;
+    conditions.push({ type: CONDITION.workloadsUpToDate, status: w.ok ? 'True' : 'False', reason: w.reason, message: w.message });
   }
   const first = failed[0];
   conditions.push(

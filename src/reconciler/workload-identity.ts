@@ -11,12 +11,14 @@ import { describeViolation, evaluateGuardrails, type ActionCatalogue, type Viola
 import { selects } from '../domain/label-selector.ts';
 import { serviceAccountSubject } from '../domain/naming.ts';
 import type { KubePort } from '../kube/client.ts';
+import type { WorkloadRef, Workloads } from '../kube/workloads.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CloudError } from '../providers/cloud-error.ts';
 import { cloudOf, mechanismOf, type ProviderRegistry } from '../providers/registry.ts';
 import { ProviderError, type Change, type IdentityContext, type Provider, type Provisioned } from '../providers/types.ts';
 import { workloadIdentityConditions, type Outcome } from './conditions.ts';
 import { annotationsUpToDate, ownedAnnotationKeys } from './service-account.ts';
+import { injectsIntoPods, staleReason } from './workloads.ts';
 
 /** How soon to look again while the cloud confirms a deletion. */
 const DELETE_POLL_MS = 5_000;
@@ -29,6 +31,7 @@ export interface WorkloadIdentityReconcilerDeps {
   accounts: Cache<CloudAccount>;
   serviceAccounts: Cache<V1ServiceAccount>;
   namespaces: Cache<V1Namespace>;
+  workloads: Workloads;
   providers: ProviderRegistry;
   /** The real AWS actions, for the guardrails. */
   catalogue: ActionCatalogue;
@@ -95,6 +98,8 @@ export class WorkloadIdentityReconciler {
 
     await this.#emitChanges(current, provisioned.changes);
     const serviceAccount = await this.#annotate(current, provisioned);
+    const status = { ...base, ...provisioned.status };
+    const workloads = serviceAccount?.ok ? await this.#workloadsUpToDate(current, resolved, status) : undefined;
     const { subject } = ctx;
     await this.#writeStatus(
       current,
@@ -111,9 +116,10 @@ export class WorkloadIdentityReconciler {
             : { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
         },
         serviceAccount,
+        ...(workloads ? { workloads } : {}),
         readyMessage: `Pods using ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName} can use ${provisioned.status.identity ?? 'the identity'} (subject ${subject}). ${provisioned.messages.trust}. Pods started before this identity was ready get credentials only after a restart (kubectl rollout restart).`,
       },
-      { ...base, ...provisioned.status },
+      status,
     );
     // Converged as far as the cloud goes, but a migration waits for pods to restart: look again soon.
     if (provisioned.waitingFor) return { requeueAfterMs: MIGRATION_POLL_MS };
@@ -284,6 +290,54 @@ export class WorkloadIdentityReconciler {
       ]
         .filter(Boolean)
         .join(' '),
+    };
+  }
+
+  /**
+   * WorkloadsUpToDate: running pods of the ServiceAccount that predate the identity (or its latest change), with the
+   * rollout restart to run; with keyless.dev/restart-workloads, Keyless runs it once per identity change.
+   */
+  async #workloadsUpToDate(wi: WorkloadIdentity, r: Resolved, status: WorkloadIdentityStatus): Promise<Outcome['workloads']> {
+    const { namespace, serviceAccountName } = r.ctx;
+    if (!injectsIntoPods(r.cloud)) {
+      return { ok: true, reason: REASON.NotRequired, message: 'Pods need no restart: GKE serves credentials through the node metadata server.' };
+    }
+    const pods = await this.#d.workloads.podsOf(namespace, serviceAccountName);
+    const stale = pods.flatMap((p) => {
+      const why = staleReason(p, r.cloud, r.mechanism, status);
+      return why ? [{ pod: p, why }] : [];
+    });
+    if (stale.length === 0) {
+      return { ok: true, reason: REASON.UpToDate, message: `All ${pods.length} running pod(s) of ServiceAccount ${namespace}/${serviceAccountName} use the current identity.` };
+    }
+    const owners = new Map<string, WorkloadRef>();
+    for (const { pod } of stale) {
+      const owner = await this.#d.workloads.ownerOf(pod);
+      if (owner) owners.set(`${owner.kind.toLowerCase()}/${owner.name}`, owner);
+    }
+    const listed = stale.slice(0, 5).map(({ pod, why }) => `${pod.metadata?.name ?? ''} ${why}`);
+    const more = stale.length > listed.length ? ` and ${stale.length - listed.length} more` : '';
+    const command = owners.size ? ` Restart them: kubectl rollout restart -n ${namespace} ${[...owners.keys()].join(' ')}.` : ' Delete them so their controllers recreate them.';
+    let restarted = '';
+    if (wi.metadata.annotations?.[WORKLOAD_IDENTITY_ANNOTATION.restartWorkloads] === 'true') {
+      // One restart per identity change: a pod that still lacks credentials afterwards (no webhook?) is reported,
+      // not restarted in a loop.
+      const stamp = `${status.identity ?? ''}@${wi.metadata.generation ?? 0}`;
+      const done: string[] = [];
+      for (const [key, owner] of owners) {
+        if ((await this.#d.workloads.restartedFor(namespace, owner)) === stamp) continue;
+        await this.#d.workloads.restart(namespace, owner, stamp);
+        done.push(key);
+      }
+      if (done.length) {
+        await this.#event(wi, 'Normal', 'WorkloadsRestarted', `Restarted ${done.join(', ')} so their pods pick up ${status.identity ?? 'the identity'} (keyless.dev/restart-workloads)`);
+        restarted = ` Keyless restarted ${done.join(', ')} (keyless.dev/restart-workloads); this clears once the new pods run.`;
+      }
+    }
+    return {
+      ok: false,
+      reason: REASON.PodsNeedRestart,
+      message: `${stale.length} running pod(s) of ServiceAccount ${namespace}/${serviceAccountName} do not use the current identity: ${listed.join('; ')}${more}.${command}${restarted}`,
     };
   }
 
