@@ -11,6 +11,9 @@ export const CLOUD_ACCOUNT_PLURAL = 'cloudaccounts';
 /** Added before the first cloud write; removed only once the cloud confirms the revocation. */
 export const FINALIZER = 'keyless.dev/revoke';
 
+/** On a CloudAccount while WorkloadIdentities use it: their finalizers need the account to revoke anything. */
+export const CLOUD_ACCOUNT_FINALIZER = 'keyless.dev/in-use';
+
 /** The field manager for every server-side apply the operator makes. */
 export const FIELD_MANAGER = 'keyless';
 
@@ -62,6 +65,8 @@ export const REASON = {
   // In progress.
   Reconciling: 'Reconciling',
   Deleting: 'Deleting',
+  /** A CloudAccount being deleted waits for the WorkloadIdentities that still use it. */
+  InUse: 'InUse',
   Pending: 'Pending',
   // The cluster or account side is not there yet.
   CloudAccountNotFound: 'CloudAccountNotFound',

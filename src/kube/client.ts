@@ -23,6 +23,8 @@ export interface KubePort {
   /** Sets the finalizer list, failing with 409 if the object changed since `wi` was read. */
   setWorkloadIdentityFinalizers(wi: WorkloadIdentity, finalizers: string[]): Promise<WorkloadIdentity>;
   replaceCloudAccountStatus(account: CloudAccount, status: CloudAccountStatus): Promise<void>;
+  /** Sets a CloudAccount's finalizer list, failing with 409 if it changed since `account` was read. */
+  setCloudAccountFinalizers(account: CloudAccount, finalizers: string[]): Promise<void>;
   /**
    * Server-side applies exactly `annotations` on a ServiceAccount under our field manager: keys we set before and
    * leave out now are removed, keys other managers own are untouched. The uid precondition keeps an apply from
@@ -78,6 +80,21 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
       await custom.patchClusterCustomObjectStatus(
         { group: GROUP, version: VERSION, plural: CLOUD_ACCOUNT_PLURAL, name: account.metadata.name, fieldManager: FIELD_MANAGER, body: [{ op: 'add', path: '/status', value: status }] },
         jsonPatch,
+      );
+    },
+
+    async setCloudAccountFinalizers(account, finalizers) {
+      counted(CLOUD_ACCOUNT_PLURAL, 'patch-finalizers');
+      await custom.patchClusterCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: CLOUD_ACCOUNT_PLURAL,
+          name: account.metadata.name,
+          fieldManager: FIELD_MANAGER,
+          body: { metadata: { finalizers, resourceVersion: account.metadata.resourceVersion } },
+        },
+        mergePatch,
       );
     },
 

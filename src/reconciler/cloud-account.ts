@@ -1,6 +1,6 @@
 // The CloudAccount reconcile: resolve the issuer this cluster's tokens carry, check the cloud trusts it, and say
 // precisely what the platform team must create when it does not.
-import { API_VERSION, CONDITION, REASON } from '../api/constants.ts';
+import { API_VERSION, CLOUD_ACCOUNT_FINALIZER, CONDITION, REASON } from '../api/constants.ts';
 import type { CloudAccount, CloudAccountStatus, Cloud, WorkloadIdentity } from '../api/types.ts';
 import type { Cache } from '../controller/informer.ts';
 import { TerminalError } from '../controller/errors.ts';
@@ -39,10 +39,35 @@ export class CloudAccountReconciler {
   async reconcile(name: string): Promise<void> {
     const account = this.#d.accounts.get(name);
     if (!account) return;
-    const cloud = cloudOf(account.spec);
+    const users = this.#d.identities.list().filter((wi) => wi.spec.cloudAccountRef.name === name);
+    const finalizers = account.metadata.finalizers ?? [];
+    if (account.metadata.deletionTimestamp) {
+      if (!finalizers.includes(CLOUD_ACCOUNT_FINALIZER)) return;
+      if (users.length === 0) {
+        await this.#d.kube.setCloudAccountFinalizers(account, finalizers.filter((f) => f !== CLOUD_ACCOUNT_FINALIZER));
+        return;
+      }
+      const names = users.slice(0, 10).map((wi) => `${wi.metadata.namespace ?? ''}/${wi.metadata.name}`);
+      await this.#writeStatus(account, users.length, {
+        ok: false,
+        reason: REASON.InUse,
+        message: `Deletion waits for the ${users.length} WorkloadIdentities that still use this account (${names.join(', ')}${users.length > names.length ? ', ...' : ''}): their finalizers need it to revoke their cloud objects. Delete them first.`,
+        issuer: account.status?.issuer,
+        oidcProviderArn: account.status?.oidcProviderArn,
+      });
+      return;
+    }
+    if (!finalizers.includes(CLOUD_ACCOUNT_FINALIZER)) {
+      await this.#d.kube.setCloudAccountFinalizers(account, [...finalizers, CLOUD_ACCOUNT_FINALIZER]);
+    }
     const verdict = await this.#verdict(account);
+    await this.#writeStatus(account, users.length, verdict);
+    if (!verdict.ok && verdict.reason === REASON.InvalidSpec) throw new TerminalError(verdict.message);
+  }
 
-    const identities = this.#d.identities.list().filter((wi) => wi.spec.cloudAccountRef.name === name).length;
+  /** Writes status once, only if it changed, with an Event when Ready moves. */
+  async #writeStatus(account: CloudAccount, identities: number, verdict: AccountVerdict): Promise<void> {
+    const cloud = cloudOf(account.spec);
     const conditions = mergeConditions(
       account.status?.conditions,
       [{ type: CONDITION.ready, status: verdict.ok ? 'True' : 'False', reason: verdict.reason, message: verdict.message }],
@@ -61,7 +86,6 @@ export class CloudAccountReconciler {
           .catch((err: unknown) => this.#d.logger.warn({ err }, 'event not recorded'));
       }
     }
-    if (!verdict.ok && verdict.reason === REASON.InvalidSpec) throw new TerminalError(verdict.message);
   }
 
   async #verdict(account: CloudAccount): Promise<AccountVerdict> {
