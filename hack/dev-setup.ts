@@ -1,14 +1,16 @@
 // `make dev-up`, after the control plane and moto are running: installs the CRDs and the operator's RBAC, gives
 // the operator a kubeconfig for its own ServiceAccount, registers this cluster's issuer as an IAM OIDC provider
 // in moto, and creates the sample CloudAccount `local-aws`. Idempotent.
-//   node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT
+// With the GCP emulator's endpoint it also creates the sample CloudAccount `local-gcp`.
+// With the Azure emulator's endpoint it also creates the sample CloudAccount `local-azure`.
+//   node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT [GCP_ENDPOINT [AZURE_ENDPOINT]]
 import path from 'node:path';
 import { CreateClusterCommand, EKSClient, ListClustersCommand } from '@aws-sdk/client-eks';
 import { CreateOpenIDConnectProviderCommand, IAMClient, ListOpenIDConnectProvidersCommand } from '@aws-sdk/client-iam';
 import { kubectl, kubeConfig, rawGet } from '../test/support/cluster.ts';
 import { installOperator } from '../test/support/operator.ts';
 
-const [devDir, motoEndpoint] = process.argv.slice(2);
+const [devDir, motoEndpoint, gcpEndpoint, azureEndpoint] = process.argv.slice(2);
 if (!devDir || !motoEndpoint) throw new Error('usage: node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT');
 
 const kc = kubeConfig();
@@ -35,3 +37,36 @@ const account = {
 };
 await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(account));
 console.log(`dev-setup: CRDs and RBAC installed; CloudAccount local-aws trusts issuer ${issuer} (moto at ${motoEndpoint}); operator kubeconfig in ${path.join(devDir, 'operator.kubeconfig')}`);
+
+if (gcpEndpoint) {
+  // hack/dev.sh seeds project keyless-dev in the GCP emulator; config/samples/cloudaccount-gcp.yaml is this object.
+  const gcpAccount = {
+    apiVersion: 'keyless.dev/v1alpha1',
+    kind: 'CloudAccount',
+    metadata: { name: 'local-gcp' },
+    spec: { gcp: { projectId: 'keyless-dev', projectNumber: '123456789012', mechanism: 'ServiceAccount' } },
+  };
+  await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(gcpAccount));
+  console.log(`dev-setup: CloudAccount local-gcp uses project keyless-dev in the GCP emulator at ${gcpEndpoint}`);
+}
+
+if (azureEndpoint) {
+  // hack/dev.sh starts the ARM emulator with this subscription, tenant and resource group; this is
+  // config/samples/cloudaccount-azure.yaml with the local cluster's issuer instead of an AKS one.
+  const azureAccount = {
+    apiVersion: 'keyless.dev/v1alpha1',
+    kind: 'CloudAccount',
+    metadata: { name: 'local-azure' },
+    spec: {
+      azure: {
+        subscriptionId: '00000000-0000-0000-0000-000000000001',
+        tenantId: '00000000-0000-0000-0000-000000000002',
+        resourceGroup: 'keyless-identities',
+        location: 'eastus',
+        oidcIssuer: issuer,
+      },
+    },
+  };
+  await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(azureAccount));
+  console.log(`dev-setup: CloudAccount local-azure trusts issuer ${issuer} (ARM emulator at ${azureEndpoint})`);
+}

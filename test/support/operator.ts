@@ -139,3 +139,16 @@ export function awsEnv(endpoint: string): Record<string, string> {
     AWS_REGION: 'us-east-1',
   };
 }
+
+/**
+ * Environment that points the operator's ARM clients at the Azure emulator (test/support/azure.ts): its endpoint,
+ * a static bearer token, and its CA, which Node reads only at start-up.
+ */
+export function azureEnv(endpoint: string, caFile: string): Record<string, string> {
+  return { KEYLESS_AZURE_ENDPOINT: endpoint, KEYLESS_AZURE_CREDENTIAL: 'static', NODE_EXTRA_CA_CERTS: caFile };
+}
+
+/** Environment that points the operator's Google API clients at the GCP emulator (test/support/gcp.ts). */
+export function gcpEnv(endpoint: string): Record<string, string> {
+  return { KEYLESS_GCP_ENDPOINT: endpoint, KEYLESS_GCP_ACCESS_TOKEN: 'keyless-operator' };
+}

@@ -1,0 +1,56 @@
+// One GcpPort per CloudAccount, sharing that account's call-rate limiter, plus the account's grant ledger.
+// Production authenticates with Application Default Credentials (on GKE: the operator's own Workload Identity);
+// an emulator endpoint switches every client to it with a fixed access token and no credential lookup.
+import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
+import type { CloudAccount } from '../../api/types.ts';
+import { TokenBucket } from '../../controller/token-bucket.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { instrumentedCall } from '../instrument.ts';
+import { classifyGcpError } from './errors.ts';
+import { createGcpPort, DEFAULT_ROOT_URLS, type RootUrls } from './gcp-client.ts';
+import type { GcpPort } from './gcp-port.ts';
+import { GrantLedger } from './grant-ledger.ts';
+
+export interface GcpClientOptions {
+  metrics: Metrics;
+  callsPerSecond: number;
+  burst: number;
+  /** Serve every Google API from this root URL (an emulator); undefined in production. */
+  endpoint: string | undefined;
+  /** The bearer token sent to `endpoint`. */
+  accessToken: string;
+}
+
+export interface GcpAccountClients {
+  gcp: GcpPort;
+  ledger: GrantLedger;
+}
+
+/** Environment variables of the GCP provider, documented in docs/gke-workload-identity.md. */
+export function gcpClientEnv(env: Record<string, string | undefined>): Pick<GcpClientOptions, 'endpoint' | 'accessToken'> {
+  const endpoint = env['KEYLESS_GCP_ENDPOINT'] || undefined;
+  if (endpoint && !/^https?:\/\/[^/]+/.test(endpoint)) throw new Error(`KEYLESS_GCP_ENDPOINT: "${endpoint}" is not an http(s) URL`);
+  return { endpoint, accessToken: env['KEYLESS_GCP_ACCESS_TOKEN'] || 'keyless-emulator' };
+}
+
+function authFor(opts: GcpClientOptions): AuthClient | GoogleAuth {
+  if (!opts.endpoint) return new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
+  const client = new OAuth2Client();
+  client.setCredentials({ access_token: opts.accessToken, expiry_date: Date.now() + 100 * 365 * 24 * 3600 * 1000 });
+  return client;
+}
+
+export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) => GcpAccountClients {
+  const auth = authFor(opts);
+  const root = opts.endpoint?.replace(/\/*$/, '/');
+  const rootUrls: RootUrls = root ? { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root } : DEFAULT_ROOT_URLS;
+  const cache = new Map<string, GcpAccountClients>();
+  return (account) => {
+    const cached = cache.get(account.metadata.name);
+    if (cached) return cached;
+    const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
+    const clients = { gcp: createGcpPort(auth, instrumentedCall('gcp', limiter, opts.metrics, classifyGcpError), rootUrls), ledger: new GrantLedger() };
+    cache.set(account.metadata.name, clients);
+    return clients;
+  };
+}

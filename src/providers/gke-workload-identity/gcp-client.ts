@@ -1,0 +1,131 @@
+// GcpPort over Google's REST clients: @googleapis/iam (service accounts and their policies — @google-cloud/iam
+// has no IAM admin v1), @googleapis/cloudresourcemanager v3 (project policies), @googleapis/storage (bucket
+// policies), @googleapis/secretmanager (secret policies), and Pub/Sub's REST :getIamPolicy/:setIamPolicy through
+// the authenticated client (no @googleapis/pubsub package exists). One transport, one error type (GaxiosError).
+// Built-in client retries are off: the controller's backoff decides (cloud-apis.md §5).
+import { cloudresourcemanager, type cloudresourcemanager_v3 } from '@googleapis/cloudresourcemanager';
+import { iam, type iam_v1 } from '@googleapis/iam';
+import { secretmanager, type secretmanager_v1 } from '@googleapis/secretmanager';
+import { storage, type storage_v1 } from '@googleapis/storage';
+import type { AuthClient, GoogleAuth } from 'google-auth-library';
+import { isCloudError } from '../cloud-error.ts';
+import type { CloudCall } from '../instrument.ts';
+import type { GcpPort, GoogleServiceAccount } from './gcp-port.ts';
+import type { IamPolicy } from './policy.ts';
+import type { PolicyTarget } from './resources.ts';
+
+export const DEFAULT_ROOT_URLS = {
+  iam: 'https://iam.googleapis.com/',
+  cloudresourcemanager: 'https://cloudresourcemanager.googleapis.com/',
+  storage: 'https://storage.googleapis.com/',
+  secretmanager: 'https://secretmanager.googleapis.com/',
+  pubsub: 'https://pubsub.googleapis.com/',
+} as const;
+
+export type RootUrls = Record<keyof typeof DEFAULT_ROOT_URLS, string>;
+
+/** Requested on every read and written on every policy: conditional bindings need version 3. */
+const POLICY_VERSION = 3;
+const NO_RETRY = { retry: false } as const;
+
+function toServiceAccount(sa: iam_v1.Schema$ServiceAccount): GoogleServiceAccount {
+  return {
+    email: sa.email ?? '',
+    uniqueId: sa.uniqueId ?? '',
+    displayName: sa.displayName ?? '',
+    description: sa.description ?? '',
+    disabled: sa.disabled ?? false,
+  };
+}
+
+function resourceName(target: Exclude<PolicyTarget, { kind: 'bucket' }>): string {
+  switch (target.kind) {
+    case 'project':
+      return `projects/${target.project}`;
+    case 'serviceAccount':
+      return `projects/${target.project}/serviceAccounts/${target.email}`;
+    case 'topic':
+      return `projects/${target.project}/topics/${target.topic}`;
+    case 'secret':
+      return `projects/${target.project}/secrets/${target.secret}`;
+  }
+}
+
+/** The clients type `auth` against their own google-auth-library copy; any AuthClient or GoogleAuth works at runtime. */
+type ClientAuth = iam_v1.Options['auth'];
+
+export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, rootUrls: RootUrls = DEFAULT_ROOT_URLS): GcpPort {
+  const clientAuth = auth as unknown as ClientAuth;
+  const iamClient = iam({ version: 'v1', auth: clientAuth, rootUrl: rootUrls.iam });
+  const crm = cloudresourcemanager({ version: 'v3', auth: clientAuth, rootUrl: rootUrls.cloudresourcemanager });
+  const gcs = storage({ version: 'v1', auth: clientAuth, rootUrl: rootUrls.storage });
+  const sm = secretmanager({ version: 'v1', auth: clientAuth, rootUrl: rootUrls.secretmanager });
+  const accounts = iamClient.projects.serviceAccounts;
+  const pubsubUrl = (resource: string, verb: string) => new URL(`v1/${resource}:${verb}`, rootUrls.pubsub).href;
+
+  return {
+    async getServiceAccount(project, email) {
+      try {
+        const res = await call('GetServiceAccount', () => accounts.get({ name: `projects/${project}/serviceAccounts/${email}` }, NO_RETRY));
+        return toServiceAccount(res.data);
+      } catch (err) {
+        if (isCloudError(err, 'notFound')) return undefined;
+        throw err;
+      }
+    },
+    async createServiceAccount(project, accountId, fields) {
+      const res = await call('CreateServiceAccount', () =>
+        accounts.create({ name: `projects/${project}`, requestBody: { accountId, serviceAccount: { displayName: fields.displayName, description: fields.description } } }, NO_RETRY),
+      );
+      return toServiceAccount(res.data);
+    },
+    async patchServiceAccount(project, email, fields) {
+      await call('PatchServiceAccount', () =>
+        accounts.patch({ name: `projects/${project}/serviceAccounts/${email}`, requestBody: { serviceAccount: { displayName: fields.displayName }, updateMask: 'displayName' } }, NO_RETRY),
+      );
+    },
+    async deleteServiceAccount(project, email) {
+      try {
+        await call('DeleteServiceAccount', () => accounts.delete({ name: `projects/${project}/serviceAccounts/${email}` }, NO_RETRY));
+      } catch (err) {
+        if (!isCloudError(err, 'notFound')) throw err;
+      }
+    },
+    async getIamPolicy(target) {
+      switch (target.kind) {
+        case 'project':
+          return (await call('projects.getIamPolicy', () => crm.projects.getIamPolicy({ resource: resourceName(target), requestBody: { options: { requestedPolicyVersion: POLICY_VERSION } } }, NO_RETRY))).data as IamPolicy;
+        case 'serviceAccount':
+          return (await call('serviceAccounts.getIamPolicy', () => accounts.getIamPolicy({ resource: resourceName(target), 'options.requestedPolicyVersion': POLICY_VERSION }, NO_RETRY))).data as IamPolicy;
+        case 'bucket':
+          return (await call('buckets.getIamPolicy', () => gcs.buckets.getIamPolicy({ bucket: target.bucket, optionsRequestedPolicyVersion: POLICY_VERSION }, NO_RETRY))).data as IamPolicy;
+        case 'secret':
+          return (await call('secrets.getIamPolicy', () => sm.projects.secrets.getIamPolicy({ resource: resourceName(target), 'options.requestedPolicyVersion': POLICY_VERSION }, NO_RETRY))).data as IamPolicy;
+        case 'topic':
+          return (
+            await call('topics.getIamPolicy', () =>
+              auth.request<IamPolicy>({ url: pubsubUrl(resourceName(target), 'getIamPolicy'), method: 'GET', params: { 'options.requestedPolicyVersion': POLICY_VERSION }, retry: false }),
+            )
+          ).data;
+      }
+    },
+    async setIamPolicy(target, policy) {
+      switch (target.kind) {
+        case 'project':
+          return (await call('projects.setIamPolicy', () => crm.projects.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as cloudresourcemanager_v3.Schema$Policy, updateMask: 'bindings,etag' } }, NO_RETRY))).data as IamPolicy;
+        case 'serviceAccount':
+          return (await call('serviceAccounts.setIamPolicy', () => accounts.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as iam_v1.Schema$Policy } }, NO_RETRY))).data as IamPolicy;
+        case 'bucket':
+          return (await call('buckets.setIamPolicy', () => gcs.buckets.setIamPolicy({ bucket: target.bucket, requestBody: policy as storage_v1.Schema$Policy }, NO_RETRY))).data as IamPolicy;
+        case 'secret':
+          return (await call('secrets.setIamPolicy', () => sm.projects.secrets.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as secretmanager_v1.Schema$Policy, updateMask: 'bindings,etag' } }, NO_RETRY))).data as IamPolicy;
+        case 'topic':
+          return (
+            await call('topics.setIamPolicy', () =>
+              auth.request<IamPolicy>({ url: pubsubUrl(resourceName(target), 'setIamPolicy'), method: 'POST', data: { policy }, retry: false }),
+            )
+          ).data;
+      }
+    },
+  };
+}

@@ -1,0 +1,25 @@
+// The slice of Google Cloud the GKE provider uses: IAM service accounts and the IAM policies of the resources it
+// grants on. Implemented over the REST clients in gcp-client.ts and in memory in fake/gcp.ts. Every method
+// throws CloudError; a missing service account reads as undefined.
+import type { IamPolicy } from './policy.ts';
+import type { PolicyTarget } from './resources.ts';
+
+export interface GoogleServiceAccount {
+  email: string;
+  uniqueId: string;
+  displayName: string;
+  description: string;
+  disabled: boolean;
+}
+
+export interface GcpPort {
+  getServiceAccount(project: string, email: string): Promise<GoogleServiceAccount | undefined>;
+  createServiceAccount(project: string, accountId: string, fields: { displayName: string; description: string }): Promise<GoogleServiceAccount>;
+  patchServiceAccount(project: string, email: string, fields: { displayName: string }): Promise<void>;
+  /** Resolves once the account is gone (already gone included). */
+  deleteServiceAccount(project: string, email: string): Promise<void>;
+  /** Always asks for version 3 so conditional bindings come back whole. Missing resource: CloudError notFound. */
+  getIamPolicy(target: PolicyTarget): Promise<IamPolicy>;
+  /** Writes with the policy's etag: a stale etag fails with CloudError conflict. */
+  setIamPolicy(target: PolicyTarget, policy: IamPolicy): Promise<IamPolicy>;
+}

@@ -1,0 +1,200 @@
+// An HTTP emulator of the Google APIs Keyless calls, serving the real REST clients over their real wire format
+// (cloud-apis.md §3): IAM v1 service accounts and their policies, Resource Manager v1/v3 project policies, Cloud
+// Storage bucket policies, Pub/Sub topic policies and Secret Manager secret policies, on one root URL. Errors
+// use Google's JSON error format. `/__emulator/...` is the test-facing admin API: seed projects and resources,
+// switch faults on, read the call log.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GcpState, GoogleError, type Binding, type Faults, type ServiceAccount, type StoredPolicy } from './state.ts';
+
+export interface GcpEmulator {
+  endpoint: string;
+  state: GcpState;
+  close(): Promise<void>;
+}
+
+interface Request {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+}
+
+interface Answer {
+  status?: number;
+  body: unknown;
+}
+
+type Route = [method: string | string[], pattern: RegExp, operation: string, handler: (m: string[], req: Request) => Answer | StoredPolicy | ServiceAccount | object];
+
+function publicServiceAccount(sa: ServiceAccount): object {
+  const { name, projectId, uniqueId, email, displayName, description, oauth2ClientId, disabled } = sa;
+  return { name, projectId, uniqueId, email, displayName, description, oauth2ClientId, disabled, etag: 'MDEwMjE5MjA=' };
+}
+
+/** How a caller asks for a policy version: a JSON body (Resource Manager) or a query parameter (the rest). */
+function requestedVersion(req: Request): number {
+  const fromBody = (req.body as { options?: { requestedPolicyVersion?: number } } | undefined)?.options?.requestedPolicyVersion;
+  const fromQuery = req.query.get('options.requestedPolicyVersion') ?? req.query.get('optionsRequestedPolicyVersion');
+  return Number(fromBody ?? fromQuery ?? 0);
+}
+
+function policyBody(req: Request): { version?: number; etag?: string; bindings?: Binding[] } | undefined {
+  return (req.body as { policy?: { version?: number; etag?: string; bindings?: Binding[] } } | undefined)?.policy;
+}
+
+/** The JSON of a policy as Google returns it: empty bindings are left out. */
+function wirePolicy(p: StoredPolicy, extra: object = {}): object {
+  return { ...extra, version: p.version, etag: p.etag, ...(p.bindings.length ? { bindings: p.bindings } : {}) };
+}
+
+const aborted = () => new GoogleError(409, 'ABORTED', 'There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.');
+/** Cloud Storage signals a stale etag as a failed precondition, in its own error dialect. */
+const preconditionFailed = () => new GoogleError(412, 'conditionNotMet', 'Precondition Failed');
+
+function routes(state: GcpState): Route[] {
+  const policyRoutes = (kind: string, pattern: RegExp, key: (m: string[]) => string, what: (m: string[]) => string, check?: (m: string[]) => void): Route[] => [
+    [['GET', 'POST'], new RegExp(`${pattern.source}:getIamPolicy$`), `${kind}.getIamPolicy`, (m, req) => {
+      check?.(m);
+      return wirePolicy(state.readPolicy(key(m), what(m), requestedVersion(req)));
+    }],
+    ['POST', new RegExp(`${pattern.source}:setIamPolicy$`), `${kind}.setIamPolicy`, (m, req) => {
+      check?.(m);
+      return wirePolicy(state.writePolicy(key(m), what(m), policyBody(req), aborted));
+    }],
+  ];
+  const sa = (m: string[]) => state.getServiceAccount(m[1] ?? '', m[2] ?? '');
+  return [
+    ['POST', /^\/v1\/projects\/([^/:]+)\/serviceAccounts$/, 'CreateServiceAccount', (m, req) => publicServiceAccount(state.createServiceAccount(m[1] ?? '', (req.body ?? {})))],
+    ['GET', /^\/v1\/projects\/([^/:]+)\/serviceAccounts$/, 'ListServiceAccounts', (m, req) => {
+      const all = state.listServiceAccounts(m[1] ?? '');
+      const size = Math.min(Number(req.query.get('pageSize') ?? 20) || 20, 100);
+      const from = Number(req.query.get('pageToken') ?? 0) || 0;
+      const page = all.slice(from, from + size);
+      return { ...(page.length ? { accounts: page.map(publicServiceAccount) } : {}), ...(from + size < all.length ? { nextPageToken: String(from + size) } : {}) };
+    }],
+    ['GET', /^\/v1\/projects\/([^/:]+)\/serviceAccounts\/([^/:]+)$/, 'GetServiceAccount', (m) => publicServiceAccount(sa(m))],
+    ['PATCH', /^\/v1\/projects\/([^/:]+)\/serviceAccounts\/([^/:]+)$/, 'PatchServiceAccount', (m, req) => publicServiceAccount(state.patchServiceAccount(m[1] ?? '', m[2] ?? '', (req.body ?? {})))],
+    ['DELETE', /^\/v1\/projects\/([^/:]+)\/serviceAccounts\/([^/:]+)$/, 'DeleteServiceAccount', (m) => {
+      state.deleteServiceAccount(m[1] ?? '', m[2] ?? '');
+      return {};
+    }],
+    ...policyRoutes('serviceAccounts', /^\/v1\/projects\/([^/:]+)\/serviceAccounts\/([^/:]+)/, (m) => `serviceAccount/${sa(m).email}`, (m) => `Service account ${m[2] ?? ''}`),
+    ...policyRoutes('topics', /^\/v1\/projects\/([^/:]+)\/topics\/([^/:]+)/, (m) => `topic/projects/${m[1] ?? ''}/topics/${m[2] ?? ''}`, (m) => `Resource projects/${m[1] ?? ''}/topics/${m[2] ?? ''}`),
+    ...policyRoutes('secrets', /^\/v1\/projects\/([^/:]+)\/secrets\/([^/:]+)/, (m) => `secret/projects/${m[1] ?? ''}/secrets/${m[2] ?? ''}`, (m) => `Secret [projects/${m[1] ?? ''}/secrets/${m[2] ?? ''}]`),
+    ...policyRoutes('projects', /^\/v[13]\/projects\/([^/:]+)/, (m) => `project/${state.project(m[1] ?? '').projectId}`, (m) => `Project ${m[1] ?? ''}`),
+    ['GET', /^\/v[13]\/projects\/([^/:]+)$/, 'projects.get', (m) => {
+      const p = state.project(m[1] ?? '');
+      return { name: `projects/${p.projectNumber}`, projectId: p.projectId, projectNumber: p.projectNumber, state: 'ACTIVE', lifecycleState: 'ACTIVE', displayName: p.projectId };
+    }],
+    ['GET', /^\/storage\/v1\/b\/([^/]+)\/iam$/, 'buckets.getIamPolicy', (m, req) =>
+      wirePolicy(state.readPolicy(`bucket/${m[1] ?? ''}`, `The specified bucket ${m[1] ?? ''}`, requestedVersion(req)), { kind: 'storage#policy', resourceId: `projects/_/buckets/${m[1] ?? ''}` })],
+    ['PUT', /^\/storage\/v1\/b\/([^/]+)\/iam$/, 'buckets.setIamPolicy', (m, req) =>
+      wirePolicy(state.writePolicy(`bucket/${m[1] ?? ''}`, `The specified bucket ${m[1] ?? ''}`, req.body as Parameters<GcpState['writePolicy']>[2], preconditionFailed), { kind: 'storage#policy', resourceId: `projects/_/buckets/${m[1] ?? ''}` })],
+  ];
+}
+
+/** Google JSON errors; Cloud Storage's dialect has `errors[].reason` instead of a canonical `status`. */
+function errorBody(err: GoogleError, storageApi: boolean): object {
+  if (storageApi) return { error: { code: err.code, message: err.message, errors: [{ domain: 'global', reason: err.status === 'NOT_FOUND' ? 'notFound' : err.status, message: err.message }] } };
+  return { error: { code: err.code, message: err.message, status: err.status } };
+}
+
+const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ABORTED', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
+
+function admin(state: GcpState, method: string, path: string, body: unknown): Answer | undefined {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const str = (k: string) => (typeof b[k] === 'string' ? b[k] : '');
+  switch (`${method} ${path}`) {
+    case 'GET /__emulator/health':
+      return { body: { ok: true } };
+    case 'GET /__emulator/log':
+      return { body: { calls: state.log } };
+    case 'DELETE /__emulator/log':
+      state.log.length = 0;
+      return { body: {} };
+    case 'GET /__emulator/faults':
+      return { body: state.faults };
+    case 'POST /__emulator/faults':
+      state.faults = { ...state.faults, ...(b as Partial<Faults>) };
+      return { body: state.faults };
+    case 'POST /__emulator/projects':
+      state.addProject(str('projectId'), str('projectNumber'));
+      return { body: {} };
+    case 'POST /__emulator/buckets':
+      state.addResource(`bucket/${str('name')}`);
+      return { body: {} };
+    case 'POST /__emulator/topics':
+      state.addResource(`topic/projects/${str('project')}/topics/${str('topic')}`);
+      return { body: {} };
+    case 'POST /__emulator/secrets':
+      state.addResource(`secret/projects/${str('project')}/secrets/${str('secret')}`);
+      return { body: {} };
+    default:
+      return undefined;
+  }
+}
+
+export async function startGcpEmulator(opts: { port?: number; host?: string; projects?: { projectId: string; projectNumber: string }[]; state?: GcpState } = {}): Promise<GcpEmulator> {
+  const state = opts.state ?? new GcpState();
+  for (const p of opts.projects ?? []) state.addProject(p.projectId, p.projectNumber);
+  const table = routes(state);
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://emulator');
+      const path = decodeURIComponent(url.pathname);
+      const method = req.method ?? 'GET';
+      const raw = Buffer.concat(chunks).toString();
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
+        res.end(JSON.stringify(body));
+      };
+      let body: unknown;
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        send(400, { error: { code: 400, message: 'Invalid JSON payload received.', status: 'INVALID_ARGUMENT' } });
+        return;
+      }
+      if (path.startsWith('/__emulator/')) {
+        const answer = admin(state, method, path, body);
+        send(answer ? (answer.status ?? 200) : 404, answer?.body ?? { error: { code: 404, message: `no admin route ${method} ${path}`, status: 'NOT_FOUND' } });
+        return;
+      }
+      const caller = (req.headers.authorization ?? '').replace(/^Bearer /i, '');
+      const storageApi = path.startsWith('/storage/');
+      let operation = `${method} ${path}`;
+      let status = 200;
+      let out: unknown;
+      try {
+        const route = table.find(([m, p]) => (Array.isArray(m) ? m.includes(method) : m === method) && p.test(path));
+        if (!route) throw new GoogleError(404, 'NOT_FOUND', `The emulator has no route for ${method} ${path}.`);
+        operation = route[2];
+        if (!caller) throw new GoogleError(401, 'UNAUTHENTICATED', 'Request is missing required authentication credential.');
+        const injected = state.injectedFailure(operation);
+        if (injected) throw new GoogleError(injected, STATUS_NAMES[injected] ?? 'UNKNOWN', `Injected failure for ${operation}.`);
+        out = route[3](route[1].exec(path)?.slice(0) ?? [], { method, path, query: url.searchParams, body });
+      } catch (err) {
+        if (!(err instanceof GoogleError)) throw err;
+        status = err.code;
+        out = errorBody(err, storageApi);
+      }
+      state.log.push({ seq: state.log.length + 1, operation, method, path, status, caller });
+      send(status, out);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    state,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,65 @@
+// The GCP side of the end-to-end tests: the in-project emulator (test/emulators/gcp) in this process, driven
+// through its HTTP admin API like any other client would, and the real Google REST clients for the tests' own
+// reads. The tests read with their own token, so the emulator's call log tells the operator's calls apart.
+import { startGcpEmulator } from '../emulators/gcp/server.ts';
+import type { Faults, LoggedCall } from '../emulators/gcp/state.ts';
+import { OAuth2Client } from 'google-auth-library';
+import { createGcpPort } from '../../src/providers/gke-workload-identity/gcp-client.ts';
+import { classifyGcpError } from '../../src/providers/gke-workload-identity/errors.ts';
+import type { GcpPort } from '../../src/providers/gke-workload-identity/gcp-port.ts';
+import type { CloudCall } from '../../src/providers/instrument.ts';
+
+/** The operator's bearer token (operator.ts gcpEnv); the tests read as someone else. */
+export const OPERATOR_TOKEN = 'keyless-operator';
+const TEST_TOKEN = 'keyless-test-reader';
+
+export interface GcpTestEmulator {
+  endpoint: string;
+  /** Real Google REST clients pointed at the emulator, authenticated as the test. */
+  client: GcpPort;
+  addProject(projectId: string, projectNumber: string): Promise<void>;
+  addBucket(name: string): Promise<void>;
+  addTopic(project: string, topic: string): Promise<void>;
+  addSecret(project: string, secret: string): Promise<void>;
+  setFaults(faults: Partial<Faults>): Promise<void>;
+  /** The operator's calls since the log was last cleared. */
+  operatorCalls(): Promise<LoggedCall[]>;
+  clearLog(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function isWrite(call: LoggedCall): boolean {
+  return call.method !== 'GET' && !call.operation.endsWith('getIamPolicy');
+}
+
+export async function startGcpTestEmulator(): Promise<GcpTestEmulator> {
+  const emulator = await startGcpEmulator();
+  const { endpoint } = emulator;
+  const adminCall = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${endpoint}/__emulator/${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    if (!res.ok) throw new Error(`emulator admin ${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const auth = new OAuth2Client();
+  auth.setCredentials({ access_token: TEST_TOKEN, expiry_date: Date.now() + 24 * 3600 * 1000 });
+  const call: CloudCall = async (operation, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw classifyGcpError(operation, err);
+    }
+  };
+  const root = `${endpoint}/`;
+  return {
+    endpoint,
+    client: createGcpPort(auth, call, { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root }),
+    addProject: async (projectId, projectNumber) => void (await adminCall('POST', 'projects', { projectId, projectNumber })),
+    addBucket: async (name) => void (await adminCall('POST', 'buckets', { name })),
+    addTopic: async (project, topic) => void (await adminCall('POST', 'topics', { project, topic })),
+    addSecret: async (project, secret) => void (await adminCall('POST', 'secrets', { project, secret })),
+    setFaults: async (faults) => void (await adminCall('POST', 'faults', faults)),
+    operatorCalls: async () => ((await adminCall('GET', 'log')) as { calls: LoggedCall[] }).calls.filter((c) => c.caller === OPERATOR_TOKEN),
+    clearLog: async () => void (await adminCall('DELETE', 'log')),
+    stop: () => emulator.close(),
+  };
+}
