@@ -181,7 +181,7 @@ const workloadIdentity: Complete<WorkloadIdentity> = {
     issuer: 'https://oidc.example.com',
     audience: 'sts.amazonaws.com',
     aws: { roleArn: 'arn:aws:iam::123456789012:role/keyless/catalog', roleName: 'catalog', associationId: 'a-1' },
-    gcp: { serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com', member: 'serviceAccount:catalog@p.iam.gserviceaccount.com' },
+    gcp: { serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com', member: 'serviceAccount:catalog@p.iam.gserviceaccount.com', grantedResources: ['//storage.googleapis.com/projects/_/buckets/covers'] },
     azure: { clientId: 'c', principalId: 'p', tenantId: 't', identityId: '/subscriptions/s/x' },
     conditions: [condition],
   },

@@ -86,7 +86,7 @@ export interface WorkloadIdentityStatus {
   issuer?: string;
   audience?: string;
   aws?: { roleArn?: string; roleName?: string; associationId?: string };
-  gcp?: { serviceAccountEmail?: string; member?: string };
+  gcp?: { serviceAccountEmail?: string; member?: string; grantedResources?: string[] };
   azure?: { clientId?: string; principalId?: string; tenantId?: string; identityId?: string };
   conditions?: Condition[];
 }

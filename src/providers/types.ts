@@ -18,6 +18,8 @@ export interface IdentityContext {
   account: CloudAccount;
   /** The issuer the CloudAccount resolved (status.issuer). */
   issuer: string;
+  /** The status as last written, for what a provider must remember across restarts (where it granted). */
+  status?: WorkloadIdentityStatus;
   /** The ServiceAccount's current annotations; undefined while it does not exist. */
   serviceAccountAnnotations: Record<string, string> | undefined;
   /**

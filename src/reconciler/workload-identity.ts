@@ -193,6 +193,7 @@ export class WorkloadIdentityReconciler {
       spec: wi.spec,
       account,
       issuer,
+      ...(wi.status ? { status: wi.status } : {}),
       serviceAccountAnnotations: this.#d.serviceAccounts.get(`${namespace}/${wi.spec.serviceAccountName}`)?.metadata?.annotations ?? undefined,
       adopt: wi.metadata.annotations?.[WORKLOAD_IDENTITY_ANNOTATION.adopt] === 'true' && account.spec.guardrails?.allowAdoption === true,
     };

@@ -54,6 +54,8 @@ export interface GkeDesired {
   /** DirectPrincipal mode: the service account this identity had in ServiceAccount mode, removed if it exists. */
   formerGsa: { email: string; marker: string } | undefined;
   grants: TargetGrants[];
+  /** Where the last written status says this identity held grants (status.gcp.grantedResources). */
+  previouslyGranted: PolicyTarget[];
 }
 
 export function gcpAccount(ctx: IdentityContext) {
@@ -108,5 +110,9 @@ export function desiredGke(ctx: IdentityContext, mode: GcpMechanism): GkeDesired
     purge: (m) => m === former || m.startsWith(ghosts),
     formerGsa: gsa ? undefined : { email, marker },
     grants: [...byTarget.values()],
+    previouslyGranted: (ctx.status?.gcp?.grantedResources ?? []).flatMap((name) => {
+      const target = policyTarget(name, account.projectId);
+      return target ? [target] : [];
+    }),
   };
 }

@@ -87,7 +87,20 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
     assert.deepEqual(membersOf(gcp, secret), [{ role: 'roles/secretmanager.secretAccessor', members: [me] }]);
 
     assert.deepEqual(result.serviceAccountAnnotations, { 'iam.gke.io/gcp-service-account': sa.email });
-    assert.deepEqual(result.status, { identity: sa.email, audience: POOL, gcp: { serviceAccountEmail: sa.email, member: me } });
+    assert.deepEqual(result.status, {
+      identity: sa.email,
+      audience: POOL,
+      gcp: {
+        serviceAccountEmail: sa.email,
+        member: me,
+        grantedResources: [
+          `//cloudresourcemanager.googleapis.com/projects/${PROJECT}`,
+          '//storage.googleapis.com/projects/_/buckets/covers',
+          `//pubsub.googleapis.com/projects/${PROJECT}/topics/orders`,
+          `//secretmanager.googleapis.com/projects/${PROJECT}/secrets/db-password`,
+        ],
+      },
+    });
     assert.match(result.messages.trust, new RegExp(`lets serviceAccount:${POOL.replace(/\./g, '\\.')}\\[bookstore/catalog-sa\\] impersonate it`));
     assert.deepEqual(result.changes.map((c) => c.action), ['Created', 'TrustGranted', 'RoleGranted', 'RoleGranted', 'RoleGranted', 'RoleGranted']);
   });
@@ -111,6 +124,18 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
     assert.deepEqual(membersOf(gcp, bucket), [{ role: 'roles/storage.objectViewer', members: ['group:readers@example.com'] }]);
     assert.deepEqual(membersOf(gcp, topic), []);
     assert.deepEqual(membersOf(gcp, secret), []);
+  });
+
+  it('revokes the grant on a resource dropped while the operator was down, from the last written status', async () => {
+    const gcp = world();
+    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp), context());
+    // A restarted operator: a new provider with an empty memory, and the status the first one wrote.
+    const restarted = new GkeWorkloadIdentityProvider(mode, gcp);
+    const ctx = { ...context([{ role: 'roles/cloudtrace.agent' }]), status: first.status };
+    const result = await converge(restarted, ctx);
+    assert.deepEqual(result.changes.map((c) => c.action).sort(), ['RoleRevoked', 'RoleRevoked', 'RoleRevoked']);
+    assert.deepEqual(membersOf(gcp, topic), []);
+    assert.deepEqual(result.status.gcp?.grantedResources, [`//cloudresourcemanager.googleapis.com/projects/${PROJECT}`]);
   });
 
   it('repairs a widened trust: a second Kubernetes ServiceAccount on its workloadIdentityUser role', async () => {
@@ -235,7 +260,9 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }, { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] }]);
     assert.deepEqual(membersOf(gcp, topic), [{ role: 'roles/pubsub.publisher', members: [PRINCIPAL] }]);
     assert.deepEqual(result.serviceAccountAnnotations, {});
-    assert.deepEqual(result.status, { identity: PRINCIPAL, audience: POOL, gcp: { member: PRINCIPAL } });
+    assert.equal(result.status.gcp?.member, PRINCIPAL);
+    assert.equal(result.status.gcp?.serviceAccountEmail, undefined);
+    assert.equal(result.status.identity, PRINCIPAL);
     assert.match(result.messages.identity, /No Google service account/);
   });
 

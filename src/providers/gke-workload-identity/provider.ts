@@ -16,7 +16,7 @@ import { GrantLedger } from './grant-ledger.ts';
 import { carriesMarker, describeMarker, WORKLOAD_IDENTITY_USER } from './naming.ts';
 import { editPolicy } from './policy-edit.ts';
 import { describeGrant, type IamPolicy, type MemberEdit } from './policy.ts';
-import { describeTarget, targetKey, type PolicyTarget } from './resources.ts';
+import { describeTarget, fullResourceName, targetKey, type PolicyTarget } from './resources.ts';
 
 export interface GkeObserved {
   /** ServiceAccount mode: our service account; DirectPrincipal mode: the one left from ServiceAccount mode. */
@@ -71,10 +71,19 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     return desiredGke(ctx, this.mechanism);
   }
 
-  /** Desired targets plus those we granted on before and the spec no longer names (their grants must go). */
+  /**
+   * Desired targets plus those we granted on before and the spec no longer names (their grants must go): from the
+   * last written status, which survives restarts, and from this process's memory, which covers a status write
+   * that had not happened yet.
+   */
   #targets(desired: GkeDesired): TargetGrants[] {
-    const stale = this.#ledger.stale(desired.identity, desired.grants.map((g) => g.target));
-    return [...desired.grants, ...stale.map((target) => ({ target, key: targetKey(target), grants: [] }))];
+    const wanted = new Set(desired.grants.map((g) => g.key));
+    const stale = new Map<string, PolicyTarget>();
+    for (const target of [...desired.previouslyGranted, ...this.#ledger.stale(desired.identity, desired.grants.map((g) => g.target))]) {
+      const key = targetKey(target);
+      if (!wanted.has(key)) stale.set(key, target);
+    }
+    return [...desired.grants, ...[...stale].map(([key, target]) => ({ target, key, grants: [] }))];
   }
 
   async observe(desired: GkeDesired): Promise<GkeObserved> {
@@ -137,7 +146,11 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
       status: {
         identity: desired.gsa ? desired.gsa.email : desired.member,
         audience: desired.pool,
-        gcp: { ...(desired.gsa ? { serviceAccountEmail: desired.gsa.email } : {}), member: desired.member },
+        gcp: {
+          ...(desired.gsa ? { serviceAccountEmail: desired.gsa.email } : {}),
+          member: desired.member,
+          ...(desired.grants.length ? { grantedResources: desired.grants.map((g) => fullResourceName(g.target)) } : {}),
+        },
       },
       serviceAccountAnnotations: desired.gsa ? { [SERVICE_ACCOUNT_ANNOTATION.gcpServiceAccount]: desired.gsa.email } : {},
       messages: {

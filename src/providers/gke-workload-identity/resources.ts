@@ -67,3 +67,19 @@ export function describeTarget(t: PolicyTarget): string {
       return `secret projects/${t.project}/secrets/${t.secret}`;
   }
 }
+
+/** The full resource name of a grant target, as stored in status.gcp.grantedResources (inverse of policyTarget). */
+export function fullResourceName(t: PolicyTarget): string {
+  switch (t.kind) {
+    case 'project':
+      return `//cloudresourcemanager.googleapis.com/projects/${t.project}`;
+    case 'serviceAccount':
+      return `//iam.googleapis.com/projects/${t.project}/serviceAccounts/${t.email}`;
+    case 'bucket':
+      return `//storage.googleapis.com/projects/_/buckets/${t.bucket}`;
+    case 'topic':
+      return `//pubsub.googleapis.com/projects/${t.project}/topics/${t.topic}`;
+    case 'secret':
+      return `//secretmanager.googleapis.com/projects/${t.project}/secrets/${t.secret}`;
+  }
+}
