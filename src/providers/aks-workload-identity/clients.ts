@@ -1,0 +1,65 @@
+// One set of ARM clients per CloudAccount, sharing that account's call-rate limiter (DESIGN §5), its role-name
+// cache, and — across all accounts — the per-identity queue for federated-credential writes.
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import type { TokenCredential } from '@azure/core-auth';
+import { DefaultAzureCredential } from '@azure/identity';
+import type { CloudAccount } from '../../api/types.ts';
+import { TokenBucket } from '../../controller/token-bucket.ts';
+import type { Metrics } from '../../observability/metrics.ts';
+import { instrumentedCall } from '../instrument.ts';
+import { createAuthorizationPort, createMsiPort } from './arm-client.ts';
+import type { AuthorizationPort, MsiPort } from './arm-port.ts';
+import type { AzureConfig } from './config.ts';
+import { classifyAzureError } from './errors.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
+
+export interface AzureAccountClients {
+  msi: MsiPort;
+  authorization: AuthorizationPort;
+  credentialWrites: KeyedMutex;
+  roleIds: Map<string, string>;
+}
+
+export interface AzureClientOptions {
+  metrics: Metrics;
+  callsPerSecond: number;
+  burst: number;
+  config: AzureConfig;
+}
+
+/** For the local ARM emulator only: it wants a bearer token, any token. */
+const staticCredential: TokenCredential = {
+  getToken: () => Promise.resolve({ token: 'keyless-local-emulator', expiresOnTimestamp: Date.now() + 3_600_000 }),
+};
+
+export function azureClientCache(opts: AzureClientOptions): (account: CloudAccount) => AzureAccountClients {
+  const cache = new Map<string, { key: string; clients: AzureAccountClients }>();
+  const credentialWrites = new KeyedMutex();
+  let credential: TokenCredential | undefined;
+  return (account) => {
+    const spec = account.spec.azure;
+    if (!spec) throw new Error(`CloudAccount ${account.metadata.name} has no spec.azure`);
+    const key = `${spec.subscriptionId}/${spec.resourceGroup}`.toLowerCase();
+    const cached = cache.get(account.metadata.name);
+    if (cached?.key === key) return cached.clients;
+    // Built on first use, so an operator without Azure accounts never probes for Azure credentials.
+    credential ??= opts.config.credential === 'static' ? staticCredential : new DefaultAzureCredential();
+    const clientOptions = {
+      endpoint: opts.config.endpoint,
+      // 429 with Retry-After is retried by the SDK; 429 without it is not (cloud-apis.md §5) and reaches the
+      // classifier as throttled, so the work queue backs off instead.
+      retryOptions: { maxRetries: opts.config.maxRetries },
+      userAgentOptions: { userAgentPrefix: 'keyless' },
+    };
+    const call = instrumentedCall('azure', new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst }), opts.metrics, classifyAzureError);
+    const clients: AzureAccountClients = {
+      msi: createMsiPort(new ManagedServiceIdentityClient(credential, spec.subscriptionId, clientOptions), spec.resourceGroup, call),
+      authorization: createAuthorizationPort(new AuthorizationManagementClient(credential, spec.subscriptionId, clientOptions), call),
+      credentialWrites,
+      roleIds: new Map(),
+    };
+    cache.set(account.metadata.name, { key, clients });
+    return clients;
+  };
+}

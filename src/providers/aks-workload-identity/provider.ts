@@ -1,0 +1,310 @@
+// AKS workload identity: a user-assigned managed identity owned by one WorkloadIdentity, one federated identity
+// credential trusting exactly this cluster's issuer, the derived subject and the audience api://AzureADTokenExchange,
+// the role assignments the spec lists, and the ServiceAccount annotations the AKS webhook reads.
+import { AUDIENCE, MARKER, REASON, SERVICE_ACCOUNT_ANNOTATION } from '../../api/constants.ts';
+import { CloudError, isCloudError } from '../cloud-error.ts';
+import { ProviderError, type Change, type IdentityContext, type Provider, type Provisioned, type Revoked, type Step } from '../types.ts';
+import type { AuthorizationPort, FederatedCredential, ManagedIdentity, MsiPort, RoleAssignment } from './arm-port.ts';
+import {
+  assignmentRoleGuid,
+  desiredAks,
+  grants,
+  roleAssignmentName,
+  roleDefinitionId,
+  roleGuidOf,
+  sameCredential,
+  validateAzureSpec,
+  type AksDesired,
+} from './desired.ts';
+import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
+import type { KeyedMutex } from './keyed-mutex.ts';
+
+/** Entra's hard limit of federated identity credentials per managed identity (no increase possible). */
+export const CREDENTIAL_LIMIT = 20;
+
+export const POD_LABEL_HINT =
+  'Pods must also carry the label azure.workload.identity/use: "true" (in the pod template, not on the Deployment) for the AKS workload identity webhook to inject the token; the annotations alone do nothing.';
+
+export interface AksObserved {
+  identity: ManagedIdentity | undefined;
+  owned: boolean;
+  /** Federated credentials on our identity (empty when it is missing or not ours). */
+  credentials: FederatedCredential[];
+  /** Role assignments of our identity's principal in the subscriptions we look at. */
+  assignments: RoleAssignment[];
+}
+
+export interface AksDeps {
+  msi: MsiPort;
+  authorization: AuthorizationPort;
+  /** Shared by every provider in the process: serializes federated-credential writes per identity. */
+  credentialWrites: KeyedMutex;
+  /** Role name → role definition GUID for this account, filled on first use. */
+  roleIds: Map<string, string>;
+}
+
+const REJECTION_HINT: Record<Step, string> = {
+  identity: "Check the CloudAccount's subscriptionId, resourceGroup and location, and that the operator may create managed identities there (Managed Identity Contributor).",
+  trust: "Check the CloudAccount's oidcIssuer.",
+  permissions: 'Fix spec.azure.roleAssignments, and check that the operator may assign roles at those scopes (Role Based Access Control Administrator or User Access Administrator).',
+};
+
+/** Runs one step's calls; a request ARM refuses becomes that step's CloudRejected condition. */
+async function asStep<T>(step: Step, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!isCloudError(err, 'terminal')) throw err;
+    throw new ProviderError(step, REASON.CloudRejected, `Azure rejected ${err.message}. ${REJECTION_HINT[step]}`, false, { cause: err });
+  }
+}
+
+function isOwned(identity: ManagedIdentity, marker: Record<string, string>): boolean {
+  return Object.entries(marker).every(([k, v]) => identity.tags[k] === v);
+}
+
+/** An identity with none of the marker keys: created outside Keyless, so adoptable on request. */
+function unmarked(identity: ManagedIdentity): boolean {
+  return !Object.keys(identity.tags).some((k) => k.startsWith('keyless.dev/'));
+}
+
+const lockKey = (identity: ManagedIdentity) => identity.id.toLowerCase();
+
+export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObserved> {
+  readonly cloud = 'azure' as const;
+  readonly mechanism = 'WorkloadIdentity';
+  readonly #d: AksDeps;
+
+  /** One provider per CloudAccount: the ports carry that account's subscription, resource group and rate limiter. */
+  constructor(deps: AksDeps) {
+    this.#d = deps;
+  }
+
+  validate(ctx: IdentityContext): string[] {
+    return validateAzureSpec(ctx);
+  }
+
+  desired(ctx: IdentityContext): AksDesired {
+    return desiredAks(ctx);
+  }
+
+  async observe(desired: AksDesired): Promise<AksObserved> {
+    const identity = await this.#d.msi.getIdentity(desired.identityName);
+    if (!identity || !isOwned(identity, desired.marker)) return { identity, owned: false, credentials: [], assignments: [] };
+    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(identity.name), this.#assignmentsOf(desired, identity.principalId)]);
+    return { identity, owned: true, credentials, assignments };
+  }
+
+  async ensure(desired: AksDesired, observed: AksObserved): Promise<Provisioned> {
+    const changes: Change[] = [];
+    let current = observed;
+    if (observed.identity && !observed.owned) {
+      if (!desired.adopt || !unmarked(observed.identity)) throw this.#notOwned(observed.identity);
+      current = await this.#adopt(desired, observed.identity);
+      changes.push({ step: 'identity', action: 'Adopted', message: `Adopted the existing managed identity ${observed.identity.id} (keyless.dev/adopt) and tagged it as owned` });
+    }
+    const fresh = !current.identity;
+    // PUT is create-or-update: a crash after it finds the same identity again by its deterministic name.
+    const identity = current.identity ?? (await asStep('identity', () => this.#d.msi.putIdentity(desired.identityName, { location: desired.location, tags: desired.marker })));
+    if (fresh) changes.push({ step: 'identity', action: 'Created', message: `Created managed identity ${identity.id} (client ID ${identity.clientId})` });
+    // A principal created a moment ago has no credentials and no assignments: nothing to read back.
+    changes.push(...(await this.#ensureTrust(desired, identity, fresh ? [] : current.credentials)));
+    const permissions = await this.#ensurePermissions(desired, identity, fresh ? [] : current.assignments);
+    changes.push(...permissions.changes);
+
+    const tenantId = identity.tenantId || desired.tenantId;
+    const c = desired.credential;
+    return {
+      status: { identity: identity.clientId, audience: AUDIENCE.azure, azure: { clientId: identity.clientId, principalId: identity.principalId, tenantId, identityId: identity.id } },
+      serviceAccountAnnotations: { [SERVICE_ACCOUNT_ANNOTATION.azureClientId]: identity.clientId, [SERVICE_ACCOUNT_ANNOTATION.azureTenantId]: tenantId },
+      serviceAccountHint: POD_LABEL_HINT,
+      messages: {
+        identity: `Managed identity ${identity.id} exists (client ID ${identity.clientId}, principal ID ${identity.principalId})`,
+        trust: `Federated credential ${c.name} on managed identity ${identity.name} trusts issuer ${c.issuer} for subject ${c.subject} with audience ${c.audiences.join(', ')} only`,
+        permissions: permissions.granted.length
+          ? `Managed identity ${identity.name} has ${permissions.granted.join('; ')}`
+          : `Managed identity ${identity.name} has no role assignments (the spec lists none)`,
+      },
+      changes,
+    };
+  }
+
+  /**
+   * Federated credentials, then role assignments, then the identity, each confirmed by reading back; complete only
+   * once ARM no longer finds the identity. An identity we do not own is left untouched.
+   */
+  async delete(desired: AksDesired): Promise<Revoked> {
+    const { msi, authorization } = this.#d;
+    const identity = await msi.getIdentity(desired.identityName);
+    if (!identity) return { complete: true, message: `Managed identity ${desired.identityName} is gone`, changes: [] };
+    if (!isOwned(identity, desired.marker)) {
+      return { complete: true, message: `Managed identity ${identity.id} is not owned by this WorkloadIdentity and was left untouched`, changes: [] };
+    }
+    const changes: Change[] = [];
+    const waiting = (what: string): Revoked => ({ complete: false, message: `Deleting managed identity ${identity.id}: waiting for Azure to confirm that ${what} are gone`, changes });
+
+    const credentialsLeft = await this.#d.credentialWrites.run(lockKey(identity), async () => {
+      for (const c of await msi.listCredentials(identity.name)) {
+        await msi.deleteCredential(identity.name, c.name);
+        changes.push({ step: 'trust', action: 'Deleted', message: `Deleted federated credential ${c.name} (issuer ${c.issuer}, subject ${c.subject}) from managed identity ${identity.name}` });
+      }
+      return (await msi.listCredentials(identity.name)).length;
+    });
+    if (credentialsLeft) return waiting('its federated credentials');
+
+    for (const a of await this.#assignmentsOf(desired, identity.principalId)) {
+      await authorization.deleteRoleAssignment(a.scope, a.name);
+      changes.push({ step: 'permissions', action: 'Deleted', message: `Deleted role assignment ${a.name} (role ${assignmentRoleGuid(a)}) at ${a.scope}` });
+    }
+    if ((await this.#assignmentsOf(desired, identity.principalId)).length) return waiting('its role assignments');
+
+    await msi.deleteIdentity(identity.name);
+    changes.push({ step: 'identity', action: 'Deleted', message: `Deleted managed identity ${identity.id}` });
+    if (await msi.getIdentity(identity.name)) return waiting('the identity itself');
+    return { complete: true, message: `Deleted managed identity ${identity.id}, its federated credential and its role assignments`, changes };
+  }
+
+  /**
+   * Puts the marker on an identity created outside Keyless (its own tags and location stay), then reads what it
+   * carries: from here on it is ours like any other, so foreign credentials and unlisted grants are removed.
+   */
+  async #adopt(desired: AksDesired, identity: ManagedIdentity): Promise<AksObserved> {
+    const tagged = await asStep('identity', () => this.#d.msi.putIdentity(identity.name, { location: identity.location, tags: { ...identity.tags, ...desired.marker } }));
+    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(tagged.name), this.#assignmentsOf(desired, tagged.principalId)]);
+    return { identity: tagged, owned: true, credentials, assignments };
+  }
+
+  /** Our principal's assignments in every subscription we look at; the filter is checked again, never trusted. */
+  async #assignmentsOf(desired: AksDesired, principalId: string): Promise<RoleAssignment[]> {
+    const lists = await Promise.all(desired.listScopes.map((scope) => this.#d.authorization.listRoleAssignments(scope, principalId)));
+    const seen = new Set<string>();
+    return lists.flat().filter((a) => {
+      if (a.principalId.toLowerCase() !== principalId.toLowerCase() || seen.has(a.name.toLowerCase())) return false;
+      seen.add(a.name.toLowerCase());
+      return true;
+    });
+  }
+
+  /** Exactly one credential on our identity: ours. Any other one would let another subject in. */
+  async #ensureTrust(desired: AksDesired, identity: ManagedIdentity, credentials: FederatedCredential[]): Promise<Change[]> {
+    const want = desired.credential;
+    const ours = credentials.find((c) => c.name.toLowerCase() === want.name.toLowerCase());
+    const foreign = credentials.filter((c) => c !== ours);
+    if (ours && !foreign.length && sameCredential(ours, want)) return [];
+    return this.#d.credentialWrites.run(lockKey(identity), () =>
+      asStep('trust', async () => {
+        const changes: Change[] = [];
+        for (const c of foreign) {
+          await this.#d.msi.deleteCredential(identity.name, c.name);
+          changes.push({ step: 'trust', action: 'CredentialRemoved', message: `Removed federated credential ${c.name} (issuer ${c.issuer}, subject ${c.subject}) from managed identity ${identity.name}: only ${want.subject} may use it` });
+        }
+        if (ours && sameCredential(ours, want)) return changes;
+        if (!ours && credentials.length - foreign.length >= CREDENTIAL_LIMIT) throw this.#limitReached(identity);
+        try {
+          await this.#d.msi.putCredential(identity.name, want);
+        } catch (err) {
+          if (isCloudError(err) && err.code === CREDENTIAL_LIMIT_CODE) throw this.#limitReached(identity, err);
+          throw err;
+        }
+        changes.push(
+          ours
+            ? { step: 'trust', action: 'TrustUpdated', message: `Updated federated credential ${want.name} on managed identity ${identity.name} to issuer ${want.issuer}, subject ${want.subject}` }
+            : { step: 'trust', action: 'TrustCreated', message: `Created federated credential ${want.name} on managed identity ${identity.name} for issuer ${want.issuer}, subject ${want.subject}` },
+        );
+        return changes;
+      }),
+    );
+  }
+
+  async #ensurePermissions(desired: AksDesired, identity: ManagedIdentity, existing: RoleAssignment[]): Promise<{ changes: Change[]; granted: string[] }> {
+    const changes: Change[] = [];
+    const granted: string[] = [];
+    const wanted: { scope: string; guid: string; role: string }[] = [];
+    for (const g of desired.grants) {
+      const guid = await this.#roleGuid(desired, g.role);
+      // A role named twice (by name and by GUID) at one scope is one assignment.
+      if (!wanted.some((w) => w.guid === guid && w.scope.toLowerCase() === g.scope.toLowerCase())) wanted.push({ scope: g.scope, guid, role: g.role });
+    }
+    const principal = identity.principalId;
+    for (const w of wanted) {
+      granted.push(`${w.role} on ${w.scope}`);
+      if (existing.some((a) => grants(a, w.scope, w.guid, principal))) continue;
+      const name = roleAssignmentName(w.scope, w.guid, principal);
+      const created = await asStep('permissions', () => this.#createAssignment(w.scope, name, w.guid, principal, identity));
+      if (created) changes.push({ step: 'permissions', action: 'RoleAssigned', message: `Assigned ${w.role} to managed identity ${identity.name} at ${w.scope} (role assignment ${name})` });
+    }
+    for (const a of existing) {
+      if (wanted.some((w) => grants(a, w.scope, w.guid, principal))) continue;
+      await asStep('permissions', () => this.#d.authorization.deleteRoleAssignment(a.scope, a.name));
+      changes.push({ step: 'permissions', action: 'RoleUnassigned', message: `Removed role assignment ${a.name} (role ${assignmentRoleGuid(a)}) at ${a.scope} from managed identity ${identity.name}: it is not in the spec` });
+    }
+    return { changes, granted };
+  }
+
+  /** Creates the assignment; false when an equal one (same principal, role and scope) already existed and is adopted. */
+  async #createAssignment(scope: string, name: string, guid: string, principalId: string, identity: ManagedIdentity): Promise<boolean> {
+    try {
+      await this.#d.authorization.createRoleAssignment(scope, name, { roleDefinitionId: roleDefinitionId(scope, guid), principalId });
+      return true;
+    } catch (err) {
+      if (isCloudError(err, 'alreadyExists')) {
+        // RoleAssignmentExists: an assignment with another name gives this exact grant. It is ours to keep only
+        // if it really names our principal, this role and this scope.
+        const around = await this.#d.authorization.listRoleAssignments(scope, principalId);
+        if (around.some((a) => grants(a, scope, guid, principalId))) return false;
+        throw new CloudError('retryable', err.code, err.operation, `${err.message} (not yet visible in the role assignment list)`, { cause: err });
+      }
+      if (isCloudError(err) && err.code === 'RoleAssignmentUpdateNotPermitted') {
+        throw new ProviderError(
+          'permissions',
+          REASON.NotOwned,
+          `Role assignment ${name} at ${scope} already exists for another principal, role or scope than managed identity ${identity.name}. Keyless never changes an assignment it does not own: delete that role assignment (az role assignment delete --ids ${scope}/providers/Microsoft.Authorization/roleAssignments/${name}).`,
+          false,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** The role definition GUID for a spec role: given directly, or looked up by name once per account. */
+  async #roleGuid(desired: AksDesired, role: string): Promise<string> {
+    const direct = roleGuidOf(role);
+    if (direct) return direct;
+    const cached = this.#d.roleIds.get(role.toLowerCase());
+    if (cached) return cached;
+    const scope = `/subscriptions/${desired.subscriptionId}`;
+    const found = await asStep('permissions', () => this.#d.authorization.findRoleDefinitions(scope, role));
+    const guid = found[0];
+    if (!guid) {
+      throw new ProviderError('permissions', REASON.InvalidSpec, `Role "${role}" does not exist in subscription ${desired.subscriptionId}. Use a role name exactly as az role definition list --query "[].roleName" prints it, or the role definition GUID.`, false);
+    }
+    if (found.length > 1) {
+      throw new ProviderError('permissions', REASON.InvalidSpec, `Role name "${role}" matches ${found.length} role definitions (${found.join(', ')}) in subscription ${desired.subscriptionId}; name the one you mean by its GUID.`, false);
+    }
+    this.#d.roleIds.set(role.toLowerCase(), guid);
+    return guid;
+  }
+
+  #notOwned(identity: ManagedIdentity): ProviderError {
+    const ns = identity.tags[MARKER.namespace];
+    const name = identity.tags[MARKER.name];
+    const owner = ns && name ? ` It belongs to ${ns}/${name} (cluster ${identity.tags[MARKER.cluster] ?? 'unknown'}).` : ' It has no Keyless ownership tags.';
+    return new ProviderError(
+      'identity',
+      REASON.NotOwned,
+      `Managed identity ${identity.id} already exists and is not owned by this WorkloadIdentity.${owner} Keyless never modifies an identity it does not own: delete or rename that identity, use a different WorkloadIdentity name, or — for an identity created outside Keyless — annotate the WorkloadIdentity keyless.dev/adopt: "true" where the CloudAccount sets guardrails.allowAdoption.`,
+      false,
+    );
+  }
+
+  #limitReached(identity: ManagedIdentity, cause?: unknown): ProviderError {
+    return new ProviderError(
+      'trust',
+      REASON.QuotaExceeded,
+      `Managed identity ${identity.name} already has ${CREDENTIAL_LIMIT} federated identity credentials, the Entra limit per identity (it cannot be raised). Keyless removes credentials it did not create on its own identities; if this persists, another writer keeps adding them: az identity federated-credential list --identity-name ${identity.name}.`,
+      false,
+      { cause },
+    );
+  }
+}
