@@ -192,7 +192,8 @@ describe('GitOps coexistence and the kubectl experience', () => {
         if (entry.subresource === 'status') {
           assert.ok(paths.length && paths.every((p) => p.startsWith('status.')), `${what}: ${entry.manager} status entry owns ${paths.join(', ')}`);
         } else {
-          assert.deepEqual(paths, ['metadata.finalizers.keyless.dev/revoke'], `${what}: ${entry.manager} owns ${paths.join(', ')}`);
+          const finalizer = plural === 'workloadidentities' ? 'keyless.dev/revoke' : 'keyless.dev/in-use';
+          assert.deepEqual(paths, [`metadata.finalizers.${finalizer}`], `${what}: ${entry.manager} owns ${paths.join(', ')}`);
         }
       }
       assert.ok(others.some((e) => e.subresource === 'status'), `${what}: the operator wrote the status`);

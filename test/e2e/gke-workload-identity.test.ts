@@ -183,7 +183,8 @@ describe('GKE Workload Identity end to end', () => {
     const ksa = await core().readNamespacedServiceAccount({ namespace: ns, name: 'catalog-sa' });
     assert.equal(ksa.metadata?.annotations?.['iam.gke.io/gcp-service-account'], email);
     assert.equal(wi.status?.identity, email);
-    assert.deepEqual(wi.status?.gcp, { serviceAccountEmail: email, member: me });
+    assert.deepEqual({ ...wi.status?.gcp, grantedResources: undefined }, { serviceAccountEmail: email, member: me, grantedResources: undefined });
+    assert.equal(wi.status?.gcp?.grantedResources?.length, 4, 'status remembers the four resources granted on');
     for (const type of ['IdentityReady', 'TrustReady', 'PermissionsReady', 'ServiceAccountReady', 'Ready']) {
       assert.equal(condition(wi, type)?.status, 'True', type);
     }
@@ -199,7 +200,8 @@ describe('GKE Workload Identity end to end', () => {
     const principal = `principal://iam.googleapis.com/projects/${PROJECT_NUMBER}/locations/global/workloadIdentityPools/${POOL}/subject/ns/${ns}/sa/orders-sa`;
     const wi = await getWI('orders');
     assert.equal(wi.status?.identity, principal);
-    assert.deepEqual(wi.status?.gcp, { member: principal });
+    assert.equal(wi.status?.gcp?.member, principal);
+    assert.equal(wi.status?.gcp?.serviceAccountEmail, undefined);
     assert.deepEqual(grantsOf(await policy(projectTarget), principal), [{ role: 'roles/cloudtrace.agent' }]);
     assert.deepEqual(grantsOf(await policy(topicTarget), principal), [{ role: 'roles/pubsub.publisher' }]);
     assert.deepEqual(grantsOf(await policy(bucketTarget), principal), []);
