@@ -3,7 +3,7 @@
 // TerminalError → wait for a spec change (or the next resync), anything else → retry with backoff.
 import type { Logger } from '../observability/logger.ts';
 import { RECONCILE_RESULTS, type Metrics, type ReconcileResult } from '../observability/metrics.ts';
-import { TerminalError, isConflict } from './errors.ts';
+import { TerminalError, isConflict, isQuietRetry } from './errors.ts';
 import { ExponentialBackoff, WorkQueue } from './work-queue.ts';
 
 export interface ReconcileOutcome {
@@ -144,7 +144,8 @@ export class Controller {
         this.#terminal.delete(key);
         this.#queue.addRateLimited(key);
         this.#metrics.queueRetries.inc({ controller: this.#name });
-        log.error({ err }, 'reconcile failed; retrying with backoff');
+        if (isQuietRetry(err)) log.debug({ err }, 'reconcile waits on the cloud; retrying with backoff');
+        else log.error({ err }, 'reconcile failed; retrying with backoff');
       }
     }
     endTimer();

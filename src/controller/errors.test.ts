@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiException } from '@kubernetes/client-node';
-import { TerminalError, isConflict, isNotFound } from './errors.ts';
+import { TerminalError, isConflict, isNotFound, isQuietRetry } from './errors.ts';
 
 describe('error classification', () => {
   const apiError = (code: number) => new ApiException(code, `HTTP ${code}`, {}, {});
@@ -30,5 +30,14 @@ describe('error classification', () => {
     assert.equal(err.name, 'TerminalError');
     assert.equal(err.message, 'role is not ours');
     assert.equal(err.cause, cause);
+  });
+});
+
+describe('isQuietRetry', () => {
+  it('recognises errors that mark themselves as an expected wait', () => {
+    assert.equal(isQuietRetry(Object.assign(new Error('x'), { retryQuietly: true })), true);
+    assert.equal(isQuietRetry(Object.assign(new Error('x'), { retryQuietly: false })), false);
+    assert.equal(isQuietRetry(new Error('x')), false);
+    assert.equal(isQuietRetry(undefined), false);
   });
 });

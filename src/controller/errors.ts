@@ -25,3 +25,8 @@ export function isConflict(err: unknown): boolean {
 export function isNotFound(err: unknown): boolean {
   return httpStatus(err) === 404;
 }
+
+/** An error that marks itself as an expected wait (`retryQuietly`): retried with backoff, logged at debug. */
+export function isQuietRetry(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'retryQuietly' in err && err.retryQuietly === true;
+}

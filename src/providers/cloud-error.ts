@@ -7,12 +7,18 @@ export class CloudError extends Error {
   readonly kind: CloudErrorKind;
   readonly code: string;
   readonly operation: string;
-  constructor(kind: CloudErrorKind, code: string, operation: string, message: string, options?: { cause?: unknown }) {
+  /**
+   * An expected, self-resolving wait (throttling, a write racing another, a new object not replicated yet): retried
+   * with backoff like any transient error, but logged quietly rather than as a failure.
+   */
+  readonly retryQuietly: boolean;
+  constructor(kind: CloudErrorKind, code: string, operation: string, message: string, options?: { cause?: unknown; quiet?: boolean }) {
     super(message, options);
     this.name = 'CloudError';
     this.kind = kind;
     this.code = code;
     this.operation = operation;
+    this.retryQuietly = options?.quiet ?? (kind === 'throttled' || kind === 'conflict');
   }
 }
 

@@ -42,5 +42,6 @@ export function classifyAzureError(operation: string, err: unknown): CloudError 
   let code = typeof e.code === 'string' && e.code ? e.code : `HTTP${status}`;
   if (status === 400 && CREDENTIAL_LIMIT.test(message) && !CONCURRENT.test(message)) code = CREDENTIAL_LIMIT_CODE;
   const kind = byCode[code] ?? (code === CREDENTIAL_LIMIT_CODE ? 'terminal' : byStatus(status));
-  return new CloudError(kind, code, operation, `${operation}: ${message}`, { cause: err });
+  // Entra replication after a new identity is an expected wait, not a failure worth an error log.
+  return new CloudError(kind, code, operation, `${operation}: ${message}`, { cause: err, ...(code === 'PrincipalNotFound' ? { quiet: true } : {}) });
 }

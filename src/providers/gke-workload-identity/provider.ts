@@ -47,7 +47,7 @@ async function asStep<T>(step: Step, fn: () => Promise<T>): Promise<T> {
 }
 
 function notPropagated(what: string, cause?: unknown): CloudError {
-  return new CloudError('retryable', 'NOT_PROPAGATED', 'Propagation', `${what} is not visible to IAM yet; retrying`, { cause });
+  return new CloudError('retryable', 'NOT_PROPAGATED', 'Propagation', `${what} is not visible to IAM yet; retrying`, { cause, quiet: true });
 }
 
 export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObserved> {
