@@ -6,8 +6,9 @@
 //   node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT [GCP_ENDPOINT [AZURE_ENDPOINT]]
 import path from 'node:path';
 import { CreateClusterCommand, EKSClient, ListClustersCommand } from '@aws-sdk/client-eks';
-import { CreateOpenIDConnectProviderCommand, IAMClient, ListOpenIDConnectProvidersCommand } from '@aws-sdk/client-iam';
-import { kubectl, kubeConfig, rawGet } from '../test/support/cluster.ts';
+import { IAMClient, ListOpenIDConnectProvidersCommand } from '@aws-sdk/client-iam';
+import { createOidcProvider } from '../test/support/aws.ts';
+import { clusterIssuer, kubectl, kubeConfig } from '../test/support/cluster.ts';
 import { installOperator } from '../test/support/operator.ts';
 
 const [devDir, motoEndpoint, gcpEndpoint, azureEndpoint] = process.argv.slice(2);
@@ -16,11 +17,11 @@ if (!devDir || !motoEndpoint) throw new Error('usage: node hack/dev-setup.ts DEV
 const kc = kubeConfig();
 await installOperator(kc, 'operator', devDir);
 
-const { issuer } = JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string };
+const issuer = await clusterIssuer(kc);
 const iam = new IAMClient({ endpoint: motoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDKEYLESSDEV', secretAccessKey: 'keyless-dev' } });
 const existing = (await iam.send(new ListOpenIDConnectProvidersCommand({}))).OpenIDConnectProviderList ?? [];
 if (!existing.some((p) => p.Arn?.endsWith(issuer.replace(/^https:\/\//, '')))) {
-  await iam.send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
+  await createOidcProvider(iam, issuer);
 }
 
 // An EKS cluster named `local` in moto, so WorkloadIdentities can use mechanism PodIdentity too.

@@ -25,3 +25,13 @@ export class CloudError extends Error {
 export function isCloudError(err: unknown, kind?: CloudErrorKind): err is CloudError {
   return err instanceof CloudError && (kind === undefined || err.kind === kind);
 }
+
+/** The call's result, or undefined when the cloud says the object does not exist (not-found is a state). */
+export async function orUndefined<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (isCloudError(err, 'notFound')) return undefined;
+    throw err;
+  }
+}

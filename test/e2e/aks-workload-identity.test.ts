@@ -10,7 +10,7 @@ import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
 import { roleAssignmentName } from '../../src/providers/aks-workload-identity/desired.ts';
 import type { RequestRecord } from '../emulators/azure/server.ts';
 import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION as SUB, TEST_TENANT, startTestAzure, type TestAzure } from '../support/azure.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl, rawGet } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
 import { azureEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
 const RESYNC_SECONDS = 5;
@@ -74,7 +74,7 @@ describe('AKS workload identity end to end', () => {
     kc = kubeConfig();
     azure = await startTestAzure();
     const operatorKubeconfig = await installOperator(kc, 'aks');
-    issuer = (JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string }).issuer;
+    issuer = await clusterIssuer(kc);
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-aks');
     operator = await startOperator({
       name: 'aks',

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
-  CreateOpenIDConnectProviderCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
   ListAttachedRolePoliciesCommand,
@@ -18,8 +17,8 @@ import { CreateClusterCommand } from '@aws-sdk/client-eks';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
 import { parseIamDocument } from '../../src/providers/aws/policy-document.ts';
-import { isWrite, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator } from '../support/aws.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl, rawGet } from '../support/cluster.ts';
+import { isWrite, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
 import { evaluateTrust } from '../support/iam-trust.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -75,8 +74,7 @@ describe('AWS IRSA end to end', () => {
     kc = kubeConfig();
     aws = await startAwsEmulator();
     operatorKubeconfig = await installOperator(kc, operatorName);
-    const discovery = JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string };
-    issuer = discovery.issuer;
+    issuer = await clusterIssuer(kc);
     issuerKey = issuer.replace(/^https:\/\//, '');
     providerArn = `arn:aws:iam::${TEST_ACCOUNT_ID}:oidc-provider/${issuerKey}`;
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-irsa');
@@ -100,7 +98,7 @@ describe('AWS IRSA end to end', () => {
     assert.equal(missing.status, 'False');
     assert.match(missing.message, new RegExp(`aws iam create-open-id-connect-provider --url ${issuer} --client-id-list sts.amazonaws.com`));
 
-    await aws.iam().send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
+    await createOidcProvider(aws.iam(), issuer);
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${account}`]);
     const status = (await getAccount()).status;
     assert.equal(status?.issuer, issuer);

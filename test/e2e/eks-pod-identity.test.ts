@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { CreateOpenIDConnectProviderCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
+import { GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { CreateClusterCommand, CreatePodIdentityAssociationCommand, ListPodIdentityAssociationsCommand, DescribePodIdentityAssociationCommand } from '@aws-sdk/client-eks';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { WorkloadIdentity } from '../../src/api/types.ts';
 import { parseIamDocument } from '../../src/providers/aws/policy-document.ts';
-import { isWrite, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator } from '../support/aws.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl, rawGet } from '../support/cluster.ts';
+import { isWrite, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
 import { evaluateTrust } from '../support/iam-trust.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -51,10 +51,10 @@ describe('EKS Pod Identity end to end', () => {
     kc = kubeConfig();
     aws = await startAwsEmulator();
     const kubeconfig = await installOperator(kc, 'eks-pod-identity');
-    const { issuer } = JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string };
+    const issuer = await clusterIssuer(kc);
     await aws.eks().send(new CreateClusterCommand({ name: CLUSTER, roleArn: `arn:aws:iam::${TEST_ACCOUNT_ID}:role/eks`, resourcesVpcConfig: { subnetIds: ['subnet-1'] } }));
     // IRSA for the migration tests: the test cluster's issuer is registered as an IAM OIDC provider.
-    await aws.iam().send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
+    await createOidcProvider(aws.iam(), issuer);
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-pod');
     operator = await startOperator({
       name: 'eks-pod-identity',

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CreateOpenIDConnectProviderCommand } from '@aws-sdk/client-iam';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1ManagedFieldsEntry } from '@kubernetes/client-node';
 import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
-import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator } from '../support/aws.ts';
-import { eventually, freshNamespace, kubeConfig, kubeconfigPath, kubectl, rawGet } from '../support/cluster.ts';
+import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubeconfigPath, kubectl } from '../support/cluster.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
 const GITOPS = 'argocd-controller';
@@ -96,8 +95,8 @@ describe('GitOps coexistence and the kubectl experience', () => {
     aws = await startAwsEmulator();
     // Beside the test cluster's kubeconfig, so runs against different control planes never share the file.
     const operatorKubeconfig = await installOperator(kc, 'gitops', path.join(path.dirname(kubeconfigPath()), 'operator'));
-    ({ issuer } = JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string });
-    await aws.iam().send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
+    issuer = await clusterIssuer(kc);
+    await createOidcProvider(aws.iam(), issuer);
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-gitops');
     operator = await startOperator({ name: 'gitops', kubeconfig: operatorKubeconfig, env: { ...awsEnv(aws.endpoint), KEYLESS_CLUSTER_NAME: 'e2e-gitops' } });
     // The tests below read this operator's metrics, so it must be the one reconciling.

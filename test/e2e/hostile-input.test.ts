@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
-  CreateOpenIDConnectProviderCommand,
   CreateRoleCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
@@ -20,8 +19,8 @@ import type { WorkloadIdentity } from '../../src/api/types.ts';
 import { awsRoleName } from '../../src/domain/naming.ts';
 import { irsaTrustStatement } from '../../src/providers/aws-irsa/trust.ts';
 import { policySize } from '../../src/providers/aws/policy-document.ts';
-import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator } from '../support/aws.ts';
-import { eventually, freshNamespace, kubeConfig, kubeConfigWithToken, kubectl, rawGet, statusCode } from '../support/cluster.ts';
+import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubeConfigWithToken, kubectl, statusCode } from '../support/cluster.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
 const CLUSTER = 'e2e-cluster';
@@ -132,8 +131,8 @@ describe('hostile input', () => {
     kc = kubeConfig();
     aws = await startAwsEmulator();
     operatorKubeconfig = await installOperator(kc, 'hostile-input');
-    issuer = (JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string }).issuer;
-    await aws.iam().send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
+    issuer = await clusterIssuer(kc);
+    await createOidcProvider(aws.iam(), issuer);
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-hostile');
     operator = await startOperator({ name: 'hostile-input', kubeconfig: operatorKubeconfig, env: { ...awsEnv(aws.endpoint), KEYLESS_RESYNC_SECONDS: '5', KEYLESS_CLUSTER_NAME: CLUSTER } });
     await apply(

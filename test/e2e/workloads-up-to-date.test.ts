@@ -5,11 +5,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { CreateOpenIDConnectProviderCommand } from '@aws-sdk/client-iam';
 import { AppsV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { WorkloadIdentity } from '../../src/api/types.ts';
-import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator } from '../support/aws.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl, rawGet } from '../support/cluster.ts';
+import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
 import { startIrsaWebhook, type IrsaWebhook } from '../support/irsa-webhook.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -53,8 +52,8 @@ describe('WorkloadsUpToDate', () => {
     kc = kubeConfig();
     aws = await startAwsEmulator();
     const kubeconfig = await installOperator(kc, 'workloads');
-    const { issuer } = JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string };
-    await aws.iam().send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
+    const issuer = await clusterIssuer(kc);
+    await createOidcProvider(aws.iam(), issuer);
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-workloads');
     webhook = await startIrsaWebhook(kc, ns);
     operator = await startOperator({ name: 'workloads', kubeconfig, env: { ...awsEnv(aws.endpoint), KEYLESS_RESYNC_SECONDS: '5', KEYLESS_CLUSTER_NAME: 'e2e-cluster' } });

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IAMClient } from '@aws-sdk/client-iam';
+import { CreateOpenIDConnectProviderCommand, IAMClient } from '@aws-sdk/client-iam';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { startPodIdentityEmulator } from '../emulators/eks-pod-identity/server.ts';
 
@@ -135,4 +135,9 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   emulator.endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
   return emulator;
+}
+
+/** Registers `issuer` as an IAM OIDC identity provider, as a platform team does once per cluster for IRSA. */
+export async function createOidcProvider(iam: IAMClient, issuer: string): Promise<void> {
+  await iam.send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
 }

@@ -72,6 +72,11 @@ export async function rawGet(kc: KubeConfig, urlPath: string): Promise<{ status:
   });
 }
 
+/** The issuer this cluster's ServiceAccount tokens carry, from its OIDC discovery document. */
+export async function clusterIssuer(kc: KubeConfig): Promise<string> {
+  return (JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string }).issuer;
+}
+
 /** Creates a namespace with a random suffix; the returned function deletes it and waits until it is gone. */
 export async function freshNamespace(kc: KubeConfig, prefix: string): Promise<[string, () => Promise<void>]> {
   const core = kc.makeApiClient(CoreV1Api);

@@ -2,7 +2,7 @@
 // of a list too — goes through `call`, so the account's rate limiter, the metrics and the error classifier see it.
 import type { AuthorizationManagementClient } from '@azure/arm-authorization';
 import type { Identity, ManagedServiceIdentityClient } from '@azure/arm-msi';
-import { isCloudError } from '../cloud-error.ts';
+import { orUndefined } from '../cloud-error.ts';
 import type { CloudCall } from '../instrument.ts';
 import type { AuthorizationPort, FederatedCredential, ManagedIdentity, MsiPort, RoleAssignment } from './arm-port.ts';
 
@@ -13,15 +13,6 @@ async function allPages<T>(call: CloudCall, operation: string, pages: AsyncItera
     const page = await call(operation, () => pages.next());
     if (page.done) return items;
     items.push(...page.value);
-  }
-}
-
-async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
-  try {
-    return await p;
-  } catch (err) {
-    if (isCloudError(err, 'notFound')) return undefined;
-    throw err;
   }
 }
 

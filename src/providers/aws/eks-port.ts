@@ -10,7 +10,7 @@ import {
   type EKSClient,
   type PodIdentityAssociation,
 } from '@aws-sdk/client-eks';
-import { isCloudError } from '../cloud-error.ts';
+import { orUndefined } from '../cloud-error.ts';
 import type { CloudCall } from '../instrument.ts';
 
 export interface Association {
@@ -58,15 +58,6 @@ function toAssociation(a: PodIdentityAssociation | undefined): Association {
     tags: { ...(a.tags ?? {}) },
     ...(a.ownerArn ? { ownerArn: a.ownerArn } : {}),
   };
-}
-
-async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
-  try {
-    return await p;
-  } catch (err) {
-    if (isCloudError(err, 'notFound')) return undefined;
-    throw err;
-  }
 }
 
 export function createEksPort(client: EKSClient, call: CloudCall): EksPort {

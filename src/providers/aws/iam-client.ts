@@ -23,7 +23,7 @@ import {
   type Role,
 } from '@aws-sdk/client-iam';
 import type { CloudCall } from '../instrument.ts';
-import { isCloudError } from '../cloud-error.ts';
+import { orUndefined } from '../cloud-error.ts';
 import type { IamPort, IamRole } from './iam-port.ts';
 import { parseIamDocument } from './policy-document.ts';
 
@@ -38,15 +38,6 @@ function toRole(role: Role): IamRole {
     ...(role.PermissionsBoundary?.PermissionsBoundaryArn ? { permissionsBoundaryArn: role.PermissionsBoundary.PermissionsBoundaryArn } : {}),
     tags: Object.fromEntries((role.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
   };
-}
-
-async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
-  try {
-    return await p;
-  } catch (err) {
-    if (isCloudError(err, 'notFound')) return undefined;
-    throw err;
-  }
 }
 
 async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
