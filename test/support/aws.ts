@@ -86,6 +86,9 @@ async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
 export async function startAwsEmulator(): Promise<AwsEmulator> {
   const motoPort = await freePort();
   const moto = spawn(path.join(root, '.venv/bin/moto_server'), ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: 'ignore' });
+  // If a test fails before its cleanup runs, moto must not outlive the test process.
+  const killMoto = () => moto.kill('SIGTERM');
+  process.once('exit', killMoto);
   const motoEndpoint = `http://127.0.0.1:${motoPort}`;
   await waitForHttp(`${motoEndpoint}/moto-api/`, moto);
   const podIdentity = await startPodIdentityEmulator({ upstream: motoEndpoint });
@@ -101,7 +104,8 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
     eks: () => new EKSClient({ endpoint: podIdentity.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS }),
     stop: async () => {
       await podIdentity.stop();
-      moto.kill('SIGTERM');
+      process.removeListener('exit', killMoto);
+      killMoto();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
     },
   };
