@@ -14,8 +14,16 @@ export const FINALIZER = 'keyless.dev/revoke';
 /** On a CloudAccount while WorkloadIdentities use it: their finalizers need the account to revoke anything. */
 export const CLOUD_ACCOUNT_FINALIZER = 'keyless.dev/in-use';
 
-/** The field manager for every server-side apply the operator makes. */
+/** The field manager for the operator's writes: status, finalizers, workload restarts. */
 export const FIELD_MANAGER = 'keyless';
+
+/**
+ * The field manager for a ServiceAccount's annotations, one per cloud: a ServiceAccount may have an AWS and an
+ * Azure identity at once, and server-side apply removes whatever a manager owned but left out of its next apply.
+ */
+export function serviceAccountFieldManager(cloud: 'aws' | 'gcp' | 'azure'): string {
+  return `${FIELD_MANAGER}-${cloud}`;
+}
 
 /** Ownership marker keys: cloud tags, labels or description fields, depending on the cloud. */
 export const MARKER = {

@@ -31,6 +31,14 @@ describe('mergeConditions', () => {
   });
 });
 
+describe('message bounds', () => {
+  it('truncates a message past the bound, marking it', () => {
+    const [c] = mergeConditions(undefined, [{ type: 'Ready', status: 'False', reason: 'X', message: 'x'.repeat(10_000) }], 1, t0);
+    assert.equal(c?.message.length, 4096);
+    assert.match(c?.message ?? '', /\.\.\.\(truncated\)$/);
+  });
+});
+
 describe('deepEqual', () => {
   it('ignores key order and undefined members', () => {
     assert.ok(deepEqual({ a: 1, b: [1, { c: 2 }] }, { b: [1, { c: 2 }], a: 1, d: undefined }));

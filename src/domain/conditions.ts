@@ -4,6 +4,13 @@ import type { Condition } from '../api/types.ts';
 
 export type ConditionInput = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 
+/** metav1.Condition allows 32 KiB; a message a person reads should never come near it. */
+export const MAX_MESSAGE_LENGTH = 4096;
+
+function bounded(message: string): string {
+  return message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH - 15)} ...(truncated)` : message;
+}
+
 /** Merges `updates` into `current`, keeping lastTransitionTime for conditions whose status did not change. */
 export function mergeConditions(
   current: readonly Condition[] | undefined,
@@ -19,7 +26,7 @@ export function mergeConditions(
       type: u.type,
       status: u.status,
       reason: u.reason,
-      message: u.message,
+      message: bounded(u.message),
       ...(generation === undefined ? {} : { observedGeneration: generation }),
       lastTransitionTime: old && old.status === u.status ? old.lastTransitionTime : timestamp,
     };

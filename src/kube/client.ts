@@ -26,11 +26,11 @@ export interface KubePort {
   /** Sets a CloudAccount's finalizer list, failing with 409 if it changed since `account` was read. */
   setCloudAccountFinalizers(account: CloudAccount, finalizers: string[]): Promise<void>;
   /**
-   * Server-side applies exactly `annotations` on a ServiceAccount under our field manager: keys we set before and
+   * Server-side applies exactly `annotations` on a ServiceAccount under `fieldManager` (one per cloud): keys we set before and
    * leave out now are removed, keys other managers own are untouched. The uid precondition keeps an apply from
    * ever creating a ServiceAccount that was deleted meanwhile.
    */
-  applyServiceAccountAnnotations(sa: V1ServiceAccount, annotations: Record<string, string>): Promise<void>;
+  applyServiceAccountAnnotations(sa: V1ServiceAccount, annotations: Record<string, string>, fieldManager: string): Promise<void>;
   recordEvent(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
@@ -98,7 +98,7 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
       );
     },
 
-    async applyServiceAccountAnnotations(sa, annotations) {
+    async applyServiceAccountAnnotations(sa, annotations, fieldManager) {
       counted('serviceaccounts', 'apply');
       const name = sa.metadata?.name ?? '';
       const namespace = sa.metadata?.namespace ?? '';
@@ -106,7 +106,7 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
         {
           name,
           namespace,
-          fieldManager: FIELD_MANAGER,
+          fieldManager,
           body: {
             apiVersion: 'v1',
             kind: 'ServiceAccount',

@@ -5,8 +5,8 @@ import type { Workloads } from './workloads.ts';
 
 export function createWorkloadPods(workloads: Workloads): WorkloadPods {
   return {
-    async countDependent(namespace, serviceAccount, path) {
-      return (await workloads.podsOf(namespace, serviceAccount)).filter((p) => dependsOn(p, path)).length;
+    async countDependent(namespace, serviceAccount, path, roleArn) {
+      return (await workloads.podsOf(namespace, serviceAccount)).filter((p) => dependsOn(p, path, roleArn)).length;
     },
   };
 }

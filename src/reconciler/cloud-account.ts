@@ -29,7 +29,7 @@ export class CloudAccountReconciler {
    * The last cloud verdict per account. The identities count is refreshed whenever WorkloadIdentities come and go;
    * the cloud is asked again only when the spec changed or the verdict is older than the TTL.
    */
-  readonly #verdicts = new Map<string, { generation: number | undefined; at: number; verdict: AccountVerdict }>();
+  readonly #verdicts = new Map<string, { uid: string | undefined; generation: number | undefined; at: number; verdict: AccountVerdict }>();
 
   constructor(deps: CloudAccountReconcilerDeps) {
     this.#d = deps;
@@ -92,7 +92,8 @@ export class CloudAccountReconciler {
     const name = account.metadata.name;
     const now = this.#now().getTime();
     const cached = this.#verdicts.get(name);
-    if (cached && cached.generation === account.metadata.generation && now - cached.at < this.#d.verdictTtlMs) {
+    // Keyed by uid too: a CloudAccount deleted and recreated under the same name starts at generation 1 again.
+    if (cached && cached.uid === account.metadata.uid && cached.generation === account.metadata.generation && now - cached.at < this.#d.verdictTtlMs) {
       return cached.verdict;
     }
     const cloud = cloudOf(account.spec);
@@ -104,7 +105,7 @@ export class CloudAccountReconciler {
       if (!(err instanceof CloudError) || err.kind !== 'terminal') throw err;
       verdict = { ok: false, reason: REASON.CloudRejected, message: `${err.message}. Check the operator's own cloud permissions for this account.` };
     }
-    this.#verdicts.set(name, { generation: account.metadata.generation, at: now, verdict });
+    this.#verdicts.set(name, { uid: account.metadata.uid, generation: account.metadata.generation, at: now, verdict });
     return verdict;
   }
 }

@@ -2,32 +2,35 @@
 // are filtered out by a fingerprint of what a reconcile reads, so a write does not echo back as a reconcile that
 // spends cloud reads for nothing.
 import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
-import { CONDITION } from '../api/constants.ts';
+import { CONDITION, FINALIZER } from '../api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
 import type { Cache, ResourceWatch } from '../controller/informer.ts';
 import { objectKey } from '../controller/informer.ts';
 import { findCondition } from '../domain/conditions.ts';
+import { keylessAnnotationKeys } from './service-account.ts';
 
 interface Enqueue {
   enqueue(key: string): void;
 }
 
 /**
- * Calls `handler` only when `fingerprint(obj)` differs from the last one seen for that object; `first` tells
- * whether the object is new to us.
+ * Calls `handler` only when `fingerprint(obj)` differs from the last one seen for that object — or when
+ * `meaningful` says so, for fingerprints that must tell our own writes from anyone else's; `first` tells whether
+ * the object is new to us.
  */
-function onMeaningfulChange<T extends { metadata?: { name?: string; namespace?: string } }>(
-  fingerprint: (obj: T) => string,
+function onMeaningfulChange<T extends { metadata?: { name?: string; namespace?: string } }, P = string>(
+  fingerprint: (obj: T) => P,
   handler: (obj: T, first: boolean) => void,
+  meaningful: (previous: P, next: P) => boolean = (a, b) => a !== b,
 ): { changed: (obj: T) => void; deleted: (obj: T) => void } {
-  const seen = new Map<string, string>();
+  const seen = new Map<string, P>();
   const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
   return {
     changed: (obj) => {
       const print = fingerprint(obj);
       const previous = seen.get(keyOf(obj));
-      if (previous === print) return;
       seen.set(keyOf(obj), print);
+      if (previous !== undefined && !meaningful(previous, print)) return;
       handler(obj, previous === undefined);
     },
     deleted: (obj) => {
@@ -37,13 +40,28 @@ function onMeaningfulChange<T extends { metadata?: { name?: string; namespace?: 
   };
 }
 
-const identityFingerprint = (wi: WorkloadIdentity) =>
-  JSON.stringify([wi.metadata.generation, wi.metadata.deletionTimestamp, wi.metadata.finalizers, wi.metadata.annotations]);
+// Our own finalizer is left out: adding it (the first write of every new identity) must not echo back as a
+// second reconcile that reads the whole identity from the cloud again. A live identity without it is always
+// meaningful, so one that lost it gets it back at once.
+const identityFingerprint = (wi: WorkloadIdentity) => ({
+  print: JSON.stringify([wi.metadata.generation, wi.metadata.deletionTimestamp, (wi.metadata.finalizers ?? []).filter((f) => f !== FINALIZER), wi.metadata.annotations]),
+  unguarded: !wi.metadata.deletionTimestamp && !(wi.metadata.finalizers ?? []).includes(FINALIZER),
+});
+const identityChanged = (a: { print: string }, b: { print: string; unguarded: boolean }) => a.print !== b.print || b.unguarded;
 
 const accountFingerprint = (ca: CloudAccount) =>
   JSON.stringify([ca.metadata.generation, ca.status?.issuer, ca.status?.oidcProviderArn, findCondition(ca.status?.conditions, CONDITION.ready)?.status]);
 
-const serviceAccountFingerprint = (sa: V1ServiceAccount) => JSON.stringify([sa.metadata?.uid, sa.metadata?.annotations, sa.metadata?.managedFields?.length]);
+// Annotations our field manager owns are compared apart: our own apply adding or updating them must not echo back
+// as a reconcile (it reads the whole identity from the cloud again), but anyone else's change must get through —
+// a key that leaves our ownership (someone overwrote it, so it now shows among the others) or disappears.
+const serviceAccountFingerprint = (sa: V1ServiceAccount) => {
+  const owned = keylessAnnotationKeys(sa).filter((k) => sa.metadata?.annotations?.[k] !== undefined);
+  const others = Object.entries(sa.metadata?.annotations ?? {}).filter(([k]) => !owned.includes(k));
+  return { print: JSON.stringify([sa.metadata?.uid, others]), owned };
+};
+const serviceAccountChanged = (a: { print: string; owned: string[] }, b: { print: string; owned: string[] }) =>
+  a.print !== b.print || a.owned.some((k) => !b.owned.includes(k));
 
 export function wireTriggers(opts: {
   identities: ResourceWatch<WorkloadIdentity>;
@@ -58,11 +76,15 @@ export function wireTriggers(opts: {
     for (const wi of cache.list()) if (match(wi)) identityController.enqueue(objectKey(wi));
   };
 
-  const wi = onMeaningfulChange(identityFingerprint, (obj: WorkloadIdentity, first) => {
-    identityController.enqueue(objectKey(obj));
-    // The account's status counts its identities.
-    if (first) accountController.enqueue(obj.spec.cloudAccountRef.name);
-  });
+  const wi = onMeaningfulChange(
+    identityFingerprint,
+    (obj: WorkloadIdentity, first) => {
+      identityController.enqueue(objectKey(obj));
+      // The account's status counts its identities.
+      if (first) accountController.enqueue(obj.spec.cloudAccountRef.name);
+    },
+    identityChanged,
+  );
   identities.onChange(wi.changed);
   identities.onDelete((obj) => {
     wi.deleted(obj);
@@ -78,8 +100,10 @@ export function wireTriggers(opts: {
   accounts.onChange(ca.changed);
   accounts.onDelete(ca.deleted);
 
-  const sa = onMeaningfulChange(serviceAccountFingerprint, (obj: V1ServiceAccount) =>
-    identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata?.namespace && o.spec.serviceAccountName === obj.metadata?.name),
+  const sa = onMeaningfulChange(
+    serviceAccountFingerprint,
+    (obj: V1ServiceAccount) => identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata?.namespace && o.spec.serviceAccountName === obj.metadata?.name),
+    serviceAccountChanged,
   );
   serviceAccounts.onChange(sa.changed);
   serviceAccounts.onDelete(sa.deleted);

@@ -1,7 +1,7 @@
 // The WorkloadIdentity reconcile: a key in, current state read from caches and the cloud, converged, status
 // written once if it changed (CONVENTIONS habits 1, 2, 6, 7). It never branches on watch event types.
 import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
-import { API_VERSION, CONDITION, FINALIZER, REASON, WORKLOAD_IDENTITY_ANNOTATION, type Reason } from '../api/constants.ts';
+import { API_VERSION, CONDITION, FINALIZER, REASON, WORKLOAD_IDENTITY_ANNOTATION, serviceAccountFieldManager, type Reason } from '../api/constants.ts';
 import type { CloudAccount, Cloud, WorkloadIdentity, WorkloadIdentityStatus } from '../api/types.ts';
 import type { Cache } from '../controller/informer.ts';
 import type { ReconcileOutcome } from '../controller/controller.ts';
@@ -97,7 +97,7 @@ export class WorkloadIdentityReconciler {
     }
 
     await this.#emitChanges(current, provisioned.changes);
-    const serviceAccount = await this.#annotate(current, provisioned);
+    const serviceAccount = await this.#annotate(current, resolved.cloud, provisioned);
     const status = { ...base, ...provisioned.status };
     const workloads = serviceAccount?.ok ? await this.#workloadsUpToDate(current, resolved, status) : undefined;
     const { subject } = ctx;
@@ -111,7 +111,7 @@ export class WorkloadIdentityReconciler {
             ? {
                 ok: false,
                 reason: REASON.GuardrailViolation,
-                message: `The guardrails of CloudAccount "${wi.spec.cloudAccountRef.name}" no longer permit part of this spec, so Keyless removed those grants and keeps the rest: ${resolved.violations.map(describeViolation).join('; ')}. ${provisioned.messages.permissions}.`,
+                message: `The guardrails of CloudAccount "${wi.spec.cloudAccountRef.name}" no longer permit part of this spec, so Keyless removed those grants and keeps the rest: ${listViolations(resolved.violations)}. ${provisioned.messages.permissions}.`,
               }
             : { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
         },
@@ -153,10 +153,12 @@ export class WorkloadIdentityReconciler {
     }
     const guardrails = await evaluateGuardrails(wi.spec, account, this.#d.catalogue);
     const violations = [...this.#quotaViolations(wi, account), ...guardrails.violations];
-    const exists = (wi.metadata.finalizers ?? []).includes(FINALIZER);
+    // Only the operator writes status (users have no access to the status subresource), so an identity the
+    // operator reported is one that may exist in the cloud; a finalizer alone could come from a manifest.
+    const exists = (wi.metadata.finalizers ?? []).includes(FINALIZER) && wi.status?.identity !== undefined;
     if (violations.length && !exists) {
       // Nothing has been created: create nothing.
-      throw new Blocked(REASON.GuardrailViolation, `Refused by the guardrails of CloudAccount "${accountName}", so nothing was created: ${violations.map(describeViolation).join('; ')}.`, true);
+      throw new Blocked(REASON.GuardrailViolation, `Refused by the guardrails of CloudAccount "${accountName}", so nothing was created: ${listViolations(violations)}.`, true);
     }
     // An identity that exists keeps only what the guardrails still permit (least privilege is continuous).
     const spec = guardrails.violations.length ? guardrails.permitted : wi.spec;
@@ -208,7 +210,8 @@ export class WorkloadIdentityReconciler {
           o.metadata.namespace === wi.metadata.namespace &&
           o.metadata.name !== wi.metadata.name &&
           o.spec.serviceAccountName === wi.spec.serviceAccountName &&
-          !o.metadata.deletionTimestamp &&
+          // A rival being deleted still holds the identity until its revocation is done: taking over earlier would
+          // let its finalizer revoke grants the newcomer shares (GKE DirectPrincipal members, for one).
           cloudOf(o.spec) === cloud,
       )
       .filter((o) => olderThan(o, wi));
@@ -256,18 +259,14 @@ export class WorkloadIdentityReconciler {
     throw err;
   }
 
-  /** Puts our annotations on the ServiceAccount (and takes them off a ServiceAccount the spec no longer names). */
-  async #annotate(wi: WorkloadIdentity, provisioned: Provisioned): Promise<Outcome['serviceAccount']> {
+  /**
+   * Puts our annotations on the ServiceAccount. serviceAccountName is immutable (CRD), so no other ServiceAccount
+   * ever carries this identity's annotations.
+   */
+  async #annotate(wi: WorkloadIdentity, cloud: Cloud, provisioned: Provisioned): Promise<Outcome['serviceAccount']> {
     const namespace = wi.metadata.namespace ?? '';
     const name = wi.spec.serviceAccountName;
     const desired = provisioned.serviceAccountAnnotations;
-    const ourValues = new Set(Object.values(desired));
-    for (const other of this.#d.serviceAccounts.list()) {
-      if (other.metadata?.namespace !== namespace || other.metadata.name === name) continue;
-      const stale = ownedAnnotationKeys(other).some((k) => ourValues.has(other.metadata?.annotations?.[k] ?? ''));
-      if (stale) await this.#d.kube.applyServiceAccountAnnotations(other, {});
-    }
-
     const sa = this.#d.serviceAccounts.get(`${namespace}/${name}`);
     if (!sa) {
       return {
@@ -277,8 +276,9 @@ export class WorkloadIdentityReconciler {
       };
     }
     const keys = Object.keys(desired);
-    if (!annotationsUpToDate(sa, desired)) {
-      await this.#d.kube.applyServiceAccountAnnotations(sa, desired);
+    const manager = serviceAccountFieldManager(cloud);
+    if (!annotationsUpToDate(sa, desired, manager)) {
+      await this.#d.kube.applyServiceAccountAnnotations(sa, desired, manager);
     }
     return {
       ok: true,
@@ -374,7 +374,8 @@ export class WorkloadIdentityReconciler {
     // 1. The ServiceAccount annotation goes first, so no new pod is pointed at an identity about to disappear.
     const namespace = wi.metadata.namespace ?? '';
     const sa = this.#d.serviceAccounts.get(`${namespace}/${wi.spec.serviceAccountName}`);
-    if (sa && ownedAnnotationKeys(sa).length) await this.#d.kube.applyServiceAccountAnnotations(sa, {});
+    const manager = serviceAccountFieldManager(provider.cloud);
+    if (sa && ownedAnnotationKeys(sa, manager).length) await this.#d.kube.applyServiceAccountAnnotations(sa, {}, manager);
 
     // 2. Trust, grants and identity, in the provider's order; the finalizer stays until the cloud confirms.
     const ctx = this.#context(wi, account, account.status?.issuer ?? '');
@@ -420,6 +421,12 @@ export class WorkloadIdentityReconciler {
       this.#d.logger.warn({ err, reason }, 'event not recorded');
     }
   }
+}
+
+/** Every violation, up to a bound that keeps the condition message readable (and under the API's size limit). */
+function listViolations(violations: Violation[]): string {
+  const shown = violations.slice(0, 10).map(describeViolation).join('; ');
+  return violations.length > 10 ? `${shown}; and ${violations.length - 10} more` : shown;
 }
 
 function olderThan(a: WorkloadIdentity, b: WorkloadIdentity): boolean {

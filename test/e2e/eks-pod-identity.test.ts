@@ -169,17 +169,17 @@ describe('EKS Pod Identity end to end', () => {
     const core = kc.makeApiClient(CoreV1Api);
     await apply(serviceAccount('mig-sa'), workloadIdentity('mig', 'mig-sa', 'IRSA'));
     await waitReady('mig');
-    const roleName = (await getWI('mig')).status?.aws?.roleName ?? '';
-    const pod = (name: string, env: string, volume: string): V1Pod => ({
+    const { roleName = '', roleArn = '' } = (await getWI('mig')).status?.aws ?? {};
+    const pod = (name: string, env: string, volume: string, value = 'injected'): V1Pod => ({
       metadata: { name, namespace: ns },
       spec: {
         serviceAccountName: 'mig-sa',
-        containers: [{ name: 'app', image: 'registry.example/app:1', env: [{ name: env, value: 'injected' }] }],
+        containers: [{ name: 'app', image: 'registry.example/app:1', env: [{ name: env, value }] }],
         volumes: [{ name: volume, projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'sts.amazonaws.com', expirationSeconds: 86400 } }] } }],
       },
     });
-    // A pod the IRSA webhook injected before the switch.
-    await core.createNamespacedPod({ namespace: ns, body: pod('irsa-pod', 'AWS_ROLE_ARN', 'aws-iam-token') });
+    // A pod the IRSA webhook injected before the switch, pointed at this role.
+    await core.createNamespacedPod({ namespace: ns, body: pod('irsa-pod', 'AWS_ROLE_ARN', 'aws-iam-token', roleArn) });
 
     // Sample the whole credential picture while the migration runs. Reads go annotation → pods → cloud, the order in
     // which the operator changes things, so a sample never pairs a newer annotation with an older trust.

@@ -146,9 +146,10 @@ describe('GitOps coexistence and the kubectl experience', () => {
 
     // Each manager owns exactly its own keys.
     const gitops = entriesOf(edited.metadata?.managedFields, GITOPS);
-    const keyless = entriesOf(edited.metadata?.managedFields, 'keyless');
+    // Keyless applies ServiceAccount annotations under one field manager per cloud.
+    const keyless = entriesOf(edited.metadata?.managedFields, 'keyless-aws');
     assert.equal(gitops.length, 1, 'one argocd-controller entry');
-    assert.equal(keyless.length, 1, 'one keyless entry');
+    assert.equal(keyless.length, 1, 'one keyless-aws entry');
     assert.equal(gitops[0]?.operation, 'Apply');
     assert.equal(keyless[0]?.operation, 'Apply');
     assert.deepEqual(ownedPaths(gitops[0]?.fieldsV1).sort(), [

@@ -268,6 +268,14 @@ describe('keyless.dev CRDs', () => {
     assert.equal(code, 422, message);
     assert.match(message, /cloudAccountRef is immutable: create a new WorkloadIdentity/);
 
+    // The identity belongs to its ServiceAccount: another ServiceAccount needs another WorkloadIdentity.
+    const renamed = await mergePatch('WorkloadIdentity', 'moving', { spec: { serviceAccountName: 'other-sa' } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.equal(failure(renamed).code, 422);
+    assert.match(failure(renamed).message, /serviceAccountName is immutable/);
+
     const updated = (await mergePatch('WorkloadIdentity', 'moving', { spec: { aws: { maxSessionDuration: '2h' } } })) as WorkloadIdentity;
     assert.equal(updated.spec.aws?.maxSessionDuration, '2h');
   });

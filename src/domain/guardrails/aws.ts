@@ -78,7 +78,9 @@ async function statementViolations(catalogue: ActionCatalogue, s: AwsPolicyState
   const field = `spec.aws.policy[${i}]`;
   const allowWildcards = g.allowWildcards === true;
   const escalationAllowed = g.allowPrivilegeEscalation === true;
-  const wildcardResource = s.resources.some((r) => r === '*');
+  // Any wildcard in a resource widens it; in the ARN's partition, service, region or account it reaches other
+  // accounts or services entirely (arn:*, arn:aws:iam::*:role/*).
+  const wildcardResource = s.resources.some((r) => /[*?]/.test(r));
   for (const action of s.actions) {
     const where = `${field}.actions`;
     if (action === '*' || action === '*:*') {
@@ -108,8 +110,8 @@ async function statementViolations(catalogue: ActionCatalogue, s: AwsPolicyState
   if (s.effect === 'Deny') return violations;
   for (const resource of s.resources) {
     const where = `${field}.resources`;
-    if (resource === '*' && !allowWildcards) {
-      violations.push({ field: where, entry: resource, rule: 'no wildcard resource', hint: 'name the resource ARNs (patterns such as arn:aws:s3:::bucket/* are fine)' });
+    if (!allowWildcards && (resource === '*' || /[*?]/.test(resource.split(':').slice(0, 5).join(':')))) {
+      violations.push({ field: where, entry: resource, rule: 'no wildcard resource', hint: 'name the partition, service, region and account; patterns in the resource path, such as arn:aws:s3:::bucket/*, are fine' });
       continue;
     }
     if ((g.deniedResources ?? []).some((p) => globsIntersect(p, resource))) {

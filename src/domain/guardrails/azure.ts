@@ -16,10 +16,19 @@ export interface AzureVerdict {
   permitted: AzureWorkloadIdentitySpec;
 }
 
-const isPrivileged = (role: string) => {
+/** A role as a name or GUID, however it is written: a full role definition id reduces to its GUID. */
+function normalizeRole(role: string): string {
   const r = role.trim().toLowerCase();
+  return /\/roledefinitions\/([0-9a-f-]{36})$/.exec(r)?.[1] ?? r;
+}
+
+const isPrivileged = (role: string) => {
+  const r = normalizeRole(role);
   return r in PRIVILEGED_AZURE_ROLES || Object.values(PRIVILEGED_AZURE_ROLES).includes(r);
 };
+
+/** `.`, `..` and empty segments would let a URL resolver move the assignment to a broader scope than it reads. */
+const plainScope = (scope: string) => scope.startsWith('/') && scope.slice(1).split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 
 export function evaluateAzure(spec: AzureWorkloadIdentitySpec, account: CloudAccount): AzureVerdict {
   const g = account.spec.guardrails?.azure ?? {};
@@ -30,7 +39,10 @@ export function evaluateAzure(spec: AzureWorkloadIdentitySpec, account: CloudAcc
     if (!g.allowPrivilegedRoles && isPrivileged(assignment.role)) {
       found.push({ field: `${field}.role`, entry: assignment.role, rule: 'no privileged roles', hint: 'Owner, Contributor, User Access Administrator and RBAC Administrator are refused; use a data-plane role such as Storage Blob Data Reader' });
     }
-    if (g.allowedRoles && !g.allowedRoles.some((r) => r.toLowerCase() === assignment.role.toLowerCase())) {
+    if (!plainScope(assignment.scope)) {
+      found.push({ field: `${field}.scope`, entry: assignment.scope, rule: 'plain scope path', hint: 'no empty, "." or ".." segments' });
+    }
+    if (g.allowedRoles && !g.allowedRoles.some((r) => normalizeRole(r) === normalizeRole(assignment.role))) {
       found.push({ field: `${field}.role`, entry: assignment.role, rule: 'guardrails.azure.allowedRoles', hint: `allowed: ${g.allowedRoles.join(', ')}` });
     }
     const scope = assignment.scope.toLowerCase().replace(/\/+$/, '');

@@ -47,6 +47,10 @@ describe('AWS guardrails', () => {
     ['a broad resource reaching a denied one is refused', aws([allow(['s3:GetObject'], ['arn:aws:s3:::*'])]), /deniedResources/, { aws: { deniedResources: ['arn:aws:s3:::audit-*'] } }],
     ['resources outside the allowed patterns are refused', aws([allow(['s3:GetObject'], ['arn:aws:s3:::other/*'])]), /allowedResources/, { aws: { allowedResources: ['arn:aws:s3:::team-a-*'] } }],
     ['a session longer than allowed is refused', aws([allow(['s3:GetObject'])], { maxSessionDuration: '4h' }), /maxSessionDuration/, { aws: { maxSessionDuration: '2h' } }],
+    ['sts:AssumeRole on any role of any account is escalation', aws([allow(['sts:AssumeRole'], ['arn:aws:iam::*:role/*'])]), /no privilege escalation/],
+    ['sts:AssumeRole on every role of this account is escalation', aws([allow(['sts:AssumeRole'], ['arn:aws:iam::123456789012:role/*'])]), /no privilege escalation/],
+    ['a wildcard partition is a wildcard resource', aws([allow(['s3:GetObject'], ['arn:*'])]), /no wildcard resource/],
+    ['a wildcard account is a wildcard resource', aws([allow(['sqs:SendMessage'], ['arn:aws:sqs:us-east-1:*:orders'])]), /no wildcard resource/],
     ['wildcards pass when the platform allows them', aws([allow(['s3:*'], ['*'])]), undefined, { aws: { allowWildcards: true } }],
   ];
   for (const [name, spec, expected, guardrails] of cases) {
@@ -96,7 +100,14 @@ describe('Azure guardrails', () => {
     azure: { roleAssignments: [{ role, scope }] },
   });
   it('refuses the privileged roles by name and by GUID', async () => {
-    for (const role of ['Owner', 'contributor', 'User Access Administrator', 'Role Based Access Control Administrator', '8e3af657-a8ff-443c-a75c-2fe8c4bcb635']) {
+    for (const role of [
+      'Owner',
+      'contributor',
+      'User Access Administrator',
+      'Role Based Access Control Administrator',
+      '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+      '/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+    ]) {
       assert.match((await rules(azure(role))).join(), /no privileged roles/, role);
     }
     assert.deepEqual(await rules(azure('Storage Blob Data Reader')), []);
@@ -105,5 +116,10 @@ describe('Azure guardrails', () => {
     const a = account({ azure: { allowedScopePrefixes: ['/subscriptions/s/resourceGroups/team-a'] } });
     assert.deepEqual(await rules(azure('Storage Blob Data Reader'), a), []);
     assert.match((await rules(azure('Storage Blob Data Reader', '/subscriptions/s/resourceGroups/team-ab'), a)).join(), /allowedScopePrefixes/);
+  });
+  it('refuses . and .. segments, which would move the assignment up to a broader scope', async () => {
+    const a = account({ azure: { allowedScopePrefixes: ['/subscriptions/s/resourceGroups/team-a'] } });
+    assert.match((await rules(azure('Storage Blob Data Reader', '/subscriptions/s/resourceGroups/team-a/../..'), a)).join(), /plain scope path/);
+    assert.match((await rules(azure('Storage Blob Data Reader', '/subscriptions/s/resourceGroups/team-a/./x'))).join(), /plain scope path/);
   });
 });

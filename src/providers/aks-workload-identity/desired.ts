@@ -131,7 +131,8 @@ export function desiredAks(ctx: IdentityContext): AksDesired {
   };
 }
 
-const SEGMENT = /^[^/\s]+$/;
+// No whitespace, and never "." or ".." (a URL resolver would turn them into a broader scope).
+const SEGMENT = /^(?!\.\.?$)[^/\s]+$/;
 
 /** What the CRD cannot check; each problem is a sentence a person can act on. */
 export function validateAzureSpec(ctx: IdentityContext): string[] {

@@ -40,7 +40,7 @@ function context(spec: Partial<WorkloadIdentitySpec['aws']> = {}, annotations: R
 /** Pods that depend on a credential path, as the reconciler's pod lookup would report them. */
 class FakePods implements WorkloadPods {
   dependent: Record<CredentialPath, number> = { IRSA: 0, PodIdentity: 0 };
-  async countDependent(_ns: string, _sa: string, path: CredentialPath): Promise<number> {
+  async countDependent(_ns: string, _sa: string, path: CredentialPath, _roleArn: string): Promise<number> {
     return Promise.resolve(this.dependent[path]);
   }
 }
@@ -274,4 +274,41 @@ describe('AwsProvider migration', () => {
     assert.deepEqual(sids(role?.trustPolicy), ['KeylessIRSA']);
     assert.equal(w.eks.associations.size, 0);
   });
+
+  it('re-renders the old path for the exact subject instead of copying a widened statement from the role', async () => {
+    const w = world();
+    await converge(w.irsa, context());
+    const [role] = [...w.iam.roles.values()];
+    assert.ok(role);
+    // Someone widened the IRSA statement: no conditions at all.
+    role.trustPolicy = { Version: '2012-10-17', Statement: [{ Sid: 'KeylessIRSA', Effect: 'Allow', Principal: { Federated: providerArn }, Action: 'sts:AssumeRoleWithWebIdentity' }] };
+    w.pods.dependent.IRSA = 1;
+    await converge(w.pod, context({}, { 'eks.amazonaws.com/role-arn': role.arn }));
+    const irsa = (role.trustPolicy as { Statement: { Sid: string; Condition?: unknown }[] }).Statement.find((st) => st.Sid === 'KeylessIRSA');
+    assert.deepEqual(irsa?.Condition, {
+      StringEquals: { 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:sub': 'system:serviceaccount:bookstore:catalog-sa', 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:aud': 'sts.amazonaws.com' },
+    });
+  });
 });
+
+describe('AwsProvider without an IAM OIDC provider', () => {
+  const noProvider = (ctx: IdentityContext): IdentityContext => ({ ...ctx, account: { ...ctx.account, status: { issuer } } });
+
+  it('validates and builds its desired state, and reports the missing provider from ensure, before any write', async () => {
+    const w = world();
+    const ctx = noProvider(context());
+    assert.deepEqual(w.irsa.validate(ctx), []);
+    const desired = w.irsa.desired(ctx);
+    await assert.rejects(w.irsa.ensure(desired, await w.irsa.observe(desired)), (err: unknown) => err instanceof ProviderError && err.reason === 'OIDCProviderNotFound');
+    assert.deepEqual(w.iam.writes, []);
+  });
+
+  it('still deletes what exists', async () => {
+    const w = world();
+    await converge(w.irsa, context());
+    const revoked = await w.irsa.delete(w.irsa.desired(noProvider(context())));
+    assert.equal(revoked.complete, true);
+    assert.equal(w.iam.roles.size, 0);
+  });
+});
+

@@ -24,6 +24,10 @@ import type { CredentialPath, WorkloadPods } from './workload-pods.ts';
 
 export interface AwsDesired {
   mechanism: AwsMechanism;
+  /** Each mechanism's trust statement for this exact subject, where this account can render it. */
+  statements: Partial<Record<AwsMechanism, IamStatement>>;
+  /** Why the chosen mechanism's trust cannot be rendered (IRSA without an OIDC provider); ensure reports it. */
+  trustProblem: string | undefined;
   /** The role with only the chosen mechanism's trust statement; a legacy statement may be added in ensure. */
   role: DesiredRole;
   association: DesiredAssociation | undefined;
@@ -73,14 +77,21 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
     if (this.mechanism === 'PodIdentity' && !awsAccount(ctx).clusterName) {
       problems.push(`mechanism PodIdentity needs the EKS cluster name, but CloudAccount ${ctx.account.metadata.name} has no spec.aws.clusterName`);
     }
-    return [...problems, ...validateAwsSpec(ctx, trustDocument([this.#statement(ctx)]))];
+    const own = this.#statements(ctx)[this.mechanism];
+    return [...problems, ...validateAwsSpec(ctx, trustDocument(own ? [own] : []))];
   }
 
   desired(ctx: IdentityContext): AwsDesired {
-    const role = desiredRole(ctx, trustDocument([this.#statement(ctx)]));
+    const statements = this.#statements(ctx);
+    const own = statements[this.mechanism];
+    const role = desiredRole(ctx, trustDocument(own ? [own] : []));
     const account = awsAccount(ctx);
     return {
       mechanism: this.mechanism,
+      statements,
+      trustProblem: own
+        ? undefined
+        : `CloudAccount ${ctx.account.metadata.name} has no IAM OIDC provider for issuer ${ctx.issuer}, which IRSA needs; see the CloudAccount's Ready condition for the command that creates it, or use mechanism PodIdentity.`,
       role,
       association: account.clusterName
         ? {
@@ -108,6 +119,7 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
   }
 
   async ensure(desired: AwsDesired, observed: AwsObserved): Promise<Provisioned> {
+    if (desired.trustProblem) throw new ProviderError('trust', REASON.OIDCProviderNotFound, desired.trustProblem, false);
     const legacy = await this.#legacy(desired, observed);
     const changes: Change[] = [];
     const own = statementsOf(desired.role.trustPolicy);
@@ -178,33 +190,32 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
     return deleteRole(this.#d.iam, desired.role);
   }
 
-  #statement(ctx: IdentityContext): IamStatement {
+  /**
+   * Both mechanisms' trust statements for this exact subject, where the account allows: IRSA needs the OIDC
+   * provider, Pod Identity the cluster name. During a switch the old path's statement is re-rendered from here,
+   * never copied from the role, so a statement someone widened is never carried over.
+   */
+  #statements(ctx: IdentityContext): Partial<Record<AwsMechanism, IamStatement>> {
     const account = awsAccount(ctx);
-    if (this.mechanism === 'PodIdentity') {
-      const clusterArn = `arn:${partitionOf(account.region)}:eks:${account.region}:${account.accountId}:cluster/${account.clusterName ?? ''}`;
-      return podIdentityTrustStatement(clusterArn, ctx.namespace, ctx.serviceAccountName);
-    }
     const providerArn = ctx.account.status?.oidcProviderArn;
-    if (!providerArn) {
-      throw new ProviderError(
-        'trust',
-        REASON.OIDCProviderNotFound,
-        `CloudAccount ${ctx.account.metadata.name} has no IAM OIDC provider for issuer ${ctx.issuer}, which IRSA needs; see the CloudAccount's Ready condition for the command that creates it, or use mechanism PodIdentity.`,
-        false,
-      );
-    }
-    return irsaTrustStatement(providerArn, ctx.issuer, ctx.subject);
+    const clusterArn = account.clusterName ? `arn:${partitionOf(account.region)}:eks:${account.region}:${account.accountId}:cluster/${account.clusterName}` : undefined;
+    return {
+      ...(providerArn ? { IRSA: irsaTrustStatement(providerArn, ctx.issuer, ctx.subject) } : {}),
+      ...(clusterArn ? { PodIdentity: podIdentityTrustStatement(clusterArn, ctx.namespace, ctx.serviceAccountName) } : {}),
+    };
   }
 
   /** What is left of the other mechanism and what still depends on it. */
   async #legacy(desired: AwsDesired, observed: AwsObserved): Promise<{ path: CredentialPath; statement?: IamStatement; association: boolean; blockers: string[] }> {
     const path: CredentialPath = desired.mechanism === 'IRSA' ? 'PodIdentity' : 'IRSA';
     const sid = path === 'IRSA' ? IRSA_SID : POD_IDENTITY_SID;
-    const statement = statementsOf(observed.role.role?.trustPolicy).find((s) => s.Sid === sid);
+    const present = statementsOf(observed.role.role?.trustPolicy).some((s) => s.Sid === sid);
+    // Kept only as we would render it now, for this exact subject; an old path we cannot render is not kept.
+    const statement = present ? desired.statements[path] : undefined;
     const association = path === 'PodIdentity' && observed.association !== undefined;
     if (!statement && !association) return { path, association, blockers: [] };
     const blockers: string[] = [];
-    const pods = await this.#d.pods.countDependent(desired.namespace, desired.serviceAccount, path);
+    const pods = await this.#d.pods.countDependent(desired.namespace, desired.serviceAccount, path, desired.role.arn);
     if (pods > 0) {
       blockers.push(`${pods} running pod(s) of ServiceAccount ${desired.namespace}/${desired.serviceAccount} started before the switch still use ${path}; restart them (kubectl rollout restart) to move them to ${desired.mechanism}`);
     }

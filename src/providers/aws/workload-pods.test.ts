@@ -21,6 +21,12 @@ describe('dependsOn', () => {
     assert.ok(dependsOn(pod(['AWS_CONTAINER_CREDENTIALS_FULL_URI'], ['eks-pod-identity-token']), 'PodIdentity'));
   });
 
+  it('counts an IRSA pod only when it points at this role', () => {
+    const p = pod(['AWS_ROLE_ARN'], ['aws-iam-token']);
+    assert.ok(dependsOn(p, 'IRSA', 'x'), 'the fixture sets AWS_ROLE_ARN to x');
+    assert.ok(!dependsOn(p, 'IRSA', 'arn:aws:iam::123456789012:role/other'));
+  });
+
   it('ignores finished pods', () => {
     assert.ok(!dependsOn(pod(['AWS_ROLE_ARN'], [], 'Succeeded'), 'IRSA'));
   });
