@@ -82,6 +82,10 @@ dev-down: ## stop everything dev-up started
 image: ## build the operator image (needs a Docker engine)
 	docker build -t $(IMAGE) .
 
+.PHONY: bench
+bench: node_modules/.installed .venv/.installed ## benchmark cloud calls, steady state, scale and memory on a control plane in .bench/ (flags: BENCH_N=…, docs/benchmarks.md)
+	bench/bench.sh
+
 .PHONY: deploy
 deploy: ## install into the cluster of the current kubeconfig context
 	kubectl apply -k config/default

@@ -18,4 +18,4 @@ echo "== tests"
 # one leader-election Lease, so two at once would reconcile each other's objects against the wrong emulators.
 export KEYLESS_TEST_KUBECONFIG=$state/kubeconfig
 node --test --test-reporter=spec --test-concurrency=1 \
-  'src/**/*.test.ts' 'test/**/*.test.ts'
+  'src/**/*.test.ts' 'test/**/*.test.ts' 'bench/**/*.test.ts'

@@ -1,0 +1,87 @@
+// The bench's cloud speaks the real wire formats: the in-bench IAM serves the operator's own IamPort over
+// @aws-sdk/client-iam, and the proxy's throttling answers reach the operator as the `throttled` kind it backs off
+// on. No timings are asserted. Run: node --test 'bench/**/*.test.ts'
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { CreatePodIdentityAssociationCommand, EKSClient } from '@aws-sdk/client-eks';
+import { isCloudError } from '../src/providers/cloud-error.ts';
+import { classifyAwsError } from '../src/providers/aws/errors.ts';
+import { createIamPort } from '../src/providers/aws/iam-client.ts';
+import type { CloudCall } from '../src/providers/instrument.ts';
+import { startCloudProxy, type CloudProxy } from './cloud-proxy.ts';
+import { startIamEmulator, type IamEmulator } from './iam-emulator.ts';
+
+const credentials = { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench' };
+const call: CloudCall = async (operation, fn) => {
+  try {
+    return await fn();
+  } catch (err) {
+    throw classifyAwsError(operation, err);
+  }
+};
+const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::b/*' }] };
+
+describe('bench cloud', () => {
+  let iam: IamEmulator;
+  let proxy: CloudProxy;
+  before(async () => {
+    iam = await startIamEmulator({ accountId: '123456789012', oidcProviderArns: ['arn:aws:iam::123456789012:oidc-provider/example.com'] });
+    proxy = await startCloudProxy({ latencyMs: 0, writeRate: 0, writeBurst: 1, upstream: iam.endpoint });
+  });
+  after(async () => {
+    await proxy.stop();
+    await iam.stop();
+  });
+  const port = () => createIamPort(new IAMClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 }), call);
+
+  it('serves a role with trust, tags and inline policy the way IAM does, URL-encoding included', async () => {
+    const p = port();
+    assert.equal(await p.getRole('app'), undefined);
+    const created = await p.createRole({ name: 'app', path: '/keyless/', trustPolicy: trust, description: 'd', maxSessionDuration: 7200, tags: { 'keyless.dev/cluster': 'bench' } });
+    assert.equal(created.arn, 'arn:aws:iam::123456789012:role/keyless/app');
+    await p.putRolePolicy('app', 'keyless', JSON.stringify(policy));
+    const role = await p.getRole('APP');
+    assert.deepEqual(role?.trustPolicy, JSON.parse(trust));
+    assert.equal(role?.maxSessionDuration, 7200);
+    assert.deepEqual(role?.tags, { 'keyless.dev/cluster': 'bench' });
+    assert.deepEqual(await p.listRolePolicies('app'), ['keyless']);
+    assert.deepEqual(await p.getRolePolicy('app', 'keyless'), policy);
+    assert.deepEqual(await p.listAttachedRolePolicies('app'), []);
+    assert.deepEqual(await p.listOpenIDConnectProviders(), ['arn:aws:iam::123456789012:oidc-provider/example.com']);
+    assert.equal(iam.countRoles({ 'keyless.dev/cluster': 'bench' }), 1);
+  });
+
+  it('answers EntityAlreadyExists, DeleteConflict and NoSuchEntity with the codes the operator classifies', async () => {
+    const p = port();
+    await assert.rejects(p.createRole({ name: 'App', path: '/', trustPolicy: trust, description: '', maxSessionDuration: 3600, tags: {} }), (err) => isCloudError(err, 'alreadyExists'));
+    await assert.rejects(p.deleteRole('app').then(() => p.getRole('app')), (err) => isCloudError(err, 'retryable') && err.code === 'DeleteConflict');
+    await p.deleteRolePolicy('app', 'keyless');
+    await p.deleteRole('app');
+    assert.equal(await p.getRole('app'), undefined);
+    assert.equal(iam.countRoles({}), 0);
+  });
+
+  it('throttles writes beyond the limit with IAM Throttling and EKS ThrottlingException, per service, and never reads', async () => {
+    proxy.configure({ writeRate: 0.001, writeBurst: 1 });
+    try {
+      const p = port();
+      await p.createRole({ name: 'first', path: '/', trustPolicy: trust, description: '', maxSessionDuration: 3600, tags: {} });
+      await assert.rejects(p.putRolePolicy('first', 'keyless', JSON.stringify(policy)), (err) => isCloudError(err, 'throttled') && err.code === 'Throttling');
+      assert.ok(await p.getRole('first'));
+      const eks = new EKSClient({ endpoint: proxy.endpoint, region: 'us-east-1', credentials, maxAttempts: 1 });
+      const associate = () =>
+        eks.send(new CreatePodIdentityAssociationCommand({ clusterName: 'c', namespace: 'n', serviceAccount: 's', roleArn: 'arn:aws:iam::123456789012:role/first', clientRequestToken: 't' }));
+      // EKS has its own bucket: the first write passes the limit (and fails upstream, which serves only IAM).
+      await assert.rejects(associate(), (err: Error) => err.name !== 'ThrottlingException');
+      await assert.rejects(associate(), (err: Error) => err.name === 'ThrottlingException' && isCloudError(classifyAwsError('CreatePodIdentityAssociation', err), 'throttled'));
+      const counts = proxy.snapshot();
+      assert.equal(counts.byOperation['PutRolePolicy']?.throttled, 1);
+      assert.equal(counts.byOperation['CreateRole']?.throttled, 0);
+      assert.equal(counts.byOperation['CreatePodIdentityAssociation']?.throttled, 1);
+    } finally {
+      proxy.configure({ writeRate: 0 });
+    }
+  });
+});

@@ -1,0 +1,131 @@
+// The operator under test: `node src/main.ts` as its own ServiceAccount (test/support/operator.ts installs the
+// RBAC and writes the kubeconfig), one process per scenario so each starts from a cold cache with the
+// configuration that scenario needs. What it costs is read from /proc (CPU seconds, resident memory and its
+// kernel-tracked peak) and from its own /metrics.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OPERATOR_NAMESPACE } from '../test/support/operator.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Linux reports utime and stime in clock ticks of 1/USER_HZ seconds; USER_HZ is 100 on every mainstream arch. */
+const USER_HZ = 100;
+
+export interface ProcStats {
+  cpuSeconds: number;
+  rssBytes: number;
+  /** VmHWM: the peak resident set since start or since the last resetPeak(). */
+  peakRssBytes: number;
+}
+
+export interface Metrics {
+  /** Sum over the series of `name` whose labels include `labels`. */
+  sum(name: string, labels?: Record<string, string>): number;
+  /** Every series of `name` as [labels, value]. */
+  series(name: string): [Record<string, string>, number][];
+}
+
+export interface Operator {
+  pid: number;
+  logFile: string;
+  /** Milliseconds from spawn until the log said its caches were synced. */
+  syncedAfterMs: number;
+  metrics(): Promise<Metrics>;
+  proc(): ProcStats;
+  /** Restarts the kernel's peak-RSS tracking (/proc/PID/clear_refs), so the next peak is this scenario's. */
+  resetPeak(): void;
+  stop(): Promise<void>;
+}
+
+function readProc(pid: number): ProcStats {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  return { cpuSeconds: ticks / USER_HZ, rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM') };
+}
+
+export function parseMetrics(text: string): Metrics {
+  const rows: { name: string; labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = l[2] ?? '';
+    rows.push({ name: m[1] ?? '', labels, value: Number(m[3]) });
+  }
+  return {
+    sum: (name, labels = {}) =>
+      rows.filter((r) => r.name === name && Object.entries(labels).every(([k, v]) => r.labels[k] === v)).reduce((s, r) => s + r.value, 0),
+    series: (name) => rows.filter((r) => r.name === name).map((r) => [r.labels, r.value]),
+  };
+}
+
+export async function startOperator(opts: { name: string; kubeconfig: string; logDir: string; env: Record<string, string> }): Promise<Operator> {
+  const logFile = path.join(opts.logDir, `operator-${opts.name}.log`);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const started = performance.now();
+  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      KUBECONFIG: opts.kubeconfig,
+      KEYLESS_HTTP_PORT: '0',
+      KEYLESS_LEADER_ELECTION: 'false',
+      KEYLESS_LEADER_ELECTION_NAMESPACE: OPERATOR_NAMESPACE,
+      KEYLESS_CLUSTER_NAME: 'bench',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr?.pipe(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('the operator did not start');
+
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`the operator did not sync its caches within 180s; see ${logFile}`)), 180_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      buffer += chunk.toString();
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (!line.includes('caches synced')) continue;
+        try {
+          const entry = JSON.parse(line) as { msg?: string; port?: number };
+          if (entry.msg === 'caches synced' && entry.port) {
+            clearTimeout(timer);
+            resolve(entry.port);
+          }
+        } catch {
+          // not a JSON log line
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the operator exited with ${code}; see ${logFile}`));
+    });
+  });
+  const syncedAfterMs = performance.now() - started;
+
+  return {
+    pid,
+    logFile,
+    syncedAfterMs,
+    metrics: async () => parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+    proc: () => readProc(pid),
+    resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, '5'),
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+      log.end();
+    },
+  };
+}

@@ -1,0 +1,117 @@
+// The printed table: every scenario's headline numbers next to the targets of issue 9.
+import { total } from './measure.ts';
+import { byCount, round, type Row } from './report.ts';
+import type { CreateResult, DeleteResult, ScaleResult, SteadyResult } from './scenarios.ts';
+
+const verdict = (ok: boolean): Row['verdict'] => (ok ? 'met' : 'MISSED');
+const secs = (n: number) => `${round(n, 1)}s`;
+
+function createRows(scenario: string, r: CreateResult): Row[] {
+  const surfaced = r.identitiesWithThrottlingInConditions;
+  return [
+    { scenario, metric: 'Ready', value: `${r.ready}/${r.n}${r.complete ? '' : ' (timed out)'}` },
+    {
+      scenario,
+      metric: 'time to all Ready',
+      value: `${secs(r.secondsToAllReady)} = ${r.ratioToFloor} × floor ${secs(r.floorSeconds)} (${r.n} × ${r.writesFloorPerIdentity} writes ÷ ${r.cloud.writeRate}/s)`,
+      target: '≤ 1.05 × floor',
+      verdict: verdict(r.complete && r.ratioToFloor <= 1.05),
+    },
+    { scenario, metric: 'time to Ready p50/p95/max', value: `${r.timeToReadySeconds.p50}s / ${r.timeToReadySeconds.p95}s / ${r.timeToReadySeconds.max}s` },
+    { scenario, metric: 'cloud calls per identity', value: byCount(r.callsPerIdentity) },
+    { scenario, metric: 'reads + writes per identity', value: `${r.readsPerIdentity} + ${r.writesPerIdentity} (floor 0 + ${r.writesFloorPerIdentity})` },
+    {
+      scenario,
+      metric: 'then until idle',
+      value: `${secs(r.settle.seconds)}${r.settle.complete ? '' : ' (timed out)'}; burst total per identity: ${r.settle.readsPerIdentity} reads + ${r.settle.writesPerIdentity} writes`,
+    },
+    { scenario, metric: 'Throttling answers (cloud)', value: String(r.bill.cloud.throttledResponses) },
+    { scenario, metric: 'throttled after SDK retries', value: String(r.bill.operator.throttledCalls) },
+    {
+      scenario,
+      metric: 'throttling in a condition',
+      value: `${surfaced} identities${Object.keys(r.failingConditionReasons).length ? `; False reasons seen: ${byCount(r.failingConditionReasons)}` : ''}`,
+      target: '0',
+      verdict: verdict(surfaced === 0),
+    },
+    { scenario, metric: 'operator CPU / peak RSS', value: `${r.bill.operator.cpuSeconds} CPU s / ${r.bill.operator.peakRssMiB} MiB` },
+    { scenario, metric: 'Kubernetes writes', value: byCount(r.bill.operator.kubernetesWrites) },
+  ];
+}
+
+function deleteRows(scenario: string, r: DeleteResult): Row[] {
+  const left = r.ownedObjectsLeft.roles + r.ownedObjectsLeft.associations;
+  return [
+    { scenario, metric: 'time to all revoked', value: `${secs(r.secondsToAllRevoked)} = ${r.ratioToFloor} × floor ${secs(r.floorSeconds)}${r.complete ? '' : ' (timed out)'}` },
+    { scenario, metric: 'cloud calls per identity', value: byCount(r.callsPerIdentity) },
+    { scenario, metric: 'Throttling answers (cloud)', value: String(r.bill.cloud.throttledResponses) },
+    {
+      scenario,
+      metric: 'owned cloud objects left',
+      value: `${r.ownedObjectsLeft.roles} roles, ${r.ownedObjectsLeft.associations} associations`,
+      target: '0',
+      verdict: verdict(r.complete && left === 0),
+    },
+  ];
+}
+
+function steadyRows(r: SteadyResult): Row[] {
+  const scenario = 'steady state';
+  const p = r.perIdentityPerResync;
+  return [
+    { scenario, metric: 'window', value: `${r.resyncs} resyncs × ${r.resyncSeconds}s over ${r.n} identities: ${r.reconciles} reconciles` },
+    { scenario, metric: 'cloud reads per identity per resync', value: `${p.reads} (${byCount(p.byOperation)})`, target: '≤ 2', verdict: verdict(p.reads <= 2) },
+    { scenario, metric: 'cloud writes per identity per resync', value: String(p.writes), target: '0', verdict: verdict(p.writes === 0) },
+    { scenario, metric: 'Kubernetes writes per resync', value: `${r.kubernetesWritesPerResync}${total(r.kubernetesWrites) ? ` (${byCount(r.kubernetesWrites)})` : ''}`, target: '0', verdict: verdict(r.kubernetesWritesPerResync === 0) },
+    { scenario, metric: 'CloudAccount checks per resync', value: `${r.accountChecksPerResync} ListOpenIDConnectProviders` },
+    {
+      scenario,
+      metric: 'restart pass',
+      value: `${secs(r.restart.seconds)}${r.keepsUp ? '' : ` (longer than the ${r.resyncSeconds}s resync: permanently behind)`}: ${r.restart.readsPerIdentity} reads/identity, ${r.restart.writes} cloud writes, ${r.restart.kubernetesWrites} Kubernetes writes`,
+    },
+  ];
+}
+
+function scaleRows(r: ScaleResult): Row[] {
+  const scenario = `scale (${r.n})`;
+  const rows: Row[] = [
+    { scenario, metric: 'Ready', value: `${r.ready}/${r.n}${r.complete ? '' : ' (timed out)'}` },
+    { scenario, metric: 'observed (caches synced)', value: secs(r.secondsToObserved) },
+    { scenario, metric: 'all Ready (from operator start)', value: secs(r.secondsToAllReady) },
+    { scenario, metric: 'queue drain rate', value: `${r.drainPerSecond} identities/s (peak depth ${r.peakQueueDepth})` },
+    { scenario, metric: 'cloud calls per identity', value: byCount(r.callsPerIdentity) },
+    { scenario, metric: 'operator peak RSS', value: `${r.bill.operator.peakRssMiB} MiB (at the end ${r.bill.operator.rssMiB} MiB)`, target: '≤ 256 MiB', verdict: verdict(r.bill.operator.peakRssMiB <= 256) },
+    { scenario, metric: 'operator CPU', value: `${r.bill.operator.cpuSeconds} CPU s` },
+    {
+      scenario,
+      metric: 'cached per identity (JSON)',
+      value: `WorkloadIdentity ${r.objectSizes['workloadIdentityBytes']} B (managedFields ${r.objectSizes['workloadIdentityManagedFieldsBytes']}, status ${r.objectSizes['workloadIdentityStatusBytes']}), ServiceAccount ${r.objectSizes['serviceAccountBytes']} B (managedFields ${r.objectSizes['serviceAccountManagedFieldsBytes']})`,
+    },
+  ];
+  const d = r.delete;
+  if (d) {
+    rows.push(
+      { scenario, metric: 'delete all', value: `${secs(d.secondsToAllRevoked)}${d.complete ? '' : ' (timed out)'}; peak RSS ${d.bill.operator.peakRssMiB} MiB` },
+      { scenario, metric: 'owned roles left', value: String(d.ownedRolesLeft), target: '0', verdict: verdict(d.complete && d.ownedRolesLeft === 0) },
+    );
+  }
+  return rows;
+}
+
+export function rows(results: Record<string, unknown>): Row[] {
+  const out: Row[] = [];
+  const create = results['create'] as CreateResult | undefined;
+  const steady = results['steady'] as SteadyResult | undefined;
+  const del = results['delete'] as DeleteResult | undefined;
+  const pod = results['podIdentity'] as { create: CreateResult; delete: DeleteResult } | undefined;
+  const scale = results['scale'] as ScaleResult | undefined;
+  if (create) out.push(...createRows(`create IRSA (${create.n})`, create));
+  if (steady) out.push(...steadyRows(steady));
+  if (del) out.push(...deleteRows(`delete IRSA (${del.n})`, del));
+  if (pod) {
+    out.push(...createRows(`create Pod Identity (${pod.create.n})`, pod.create));
+    out.push(...deleteRows(`delete Pod Identity (${pod.delete.n})`, pod.delete));
+  }
+  if (scale) out.push(...scaleRows(scale));
+  return out;
+}

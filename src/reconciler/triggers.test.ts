@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import type { V1ManagedFieldsEntry, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import { FINALIZER, serviceAccountFieldManager } from '../api/constants.ts';
+import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
+import type { ResourceWatch } from '../controller/informer.ts';
+import { wireTriggers } from './triggers.ts';
+
+/** Just enough of ResourceWatch for wireTriggers: a map, and its change and delete handlers. */
+class FakeWatch<T extends { metadata?: { name?: string; namespace?: string } }> {
+  readonly objects = new Map<string, T>();
+  readonly #changed: ((obj: T) => void)[] = [];
+  readonly #deleted: ((obj: T) => void)[] = [];
+  onChange(handler: (obj: T) => void): void {
+    this.#changed.push(handler);
+  }
+  onDelete(handler: (obj: T) => void): void {
+    this.#deleted.push(handler);
+  }
+  list(): T[] {
+    return [...this.objects.values()];
+  }
+  get(key: string): T | undefined {
+    return this.objects.get(key);
+  }
+  set(obj: T): void {
+    this.objects.set(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, obj);
+    for (const h of this.#changed) h(obj);
+  }
+  asWatch(): ResourceWatch<T> {
+    return this as unknown as ResourceWatch<T>;
+  }
+}
+
+const identity = (over: Partial<WorkloadIdentity['metadata']> = {}): WorkloadIdentity => ({
+  apiVersion: 'keyless.dev/v1alpha1',
+  kind: 'WorkloadIdentity',
+  metadata: { name: 'catalog', namespace: 'shop', generation: 1, ...over },
+  spec: { serviceAccountName: 'catalog-sa', cloudAccountRef: { name: 'prod' }, aws: {} },
+});
+
+const applied = (manager: string, keys: string[]): V1ManagedFieldsEntry => ({
+  manager,
+  operation: 'Apply',
+  fieldsType: 'FieldsV1',
+  fieldsV1: { 'f:metadata': { 'f:annotations': Object.fromEntries(keys.map((k) => [`f:${k}`, {}])) } },
+});
+
+const serviceAccount = (annotations: Record<string, string>, managedFields: V1ManagedFieldsEntry[] = []): V1ServiceAccount => ({
+  metadata: { name: 'catalog-sa', namespace: 'shop', uid: 'sa-uid', annotations, managedFields },
+});
+
+const ROLE_ARN = 'eks.amazonaws.com/role-arn';
+
+describe('wireTriggers', () => {
+  let identities: FakeWatch<WorkloadIdentity>;
+  let serviceAccounts: FakeWatch<V1ServiceAccount>;
+  let enqueued: string[];
+
+  beforeEach(() => {
+    identities = new FakeWatch<WorkloadIdentity>();
+    serviceAccounts = new FakeWatch<V1ServiceAccount>();
+    enqueued = [];
+    wireTriggers({
+      identities: identities.asWatch(),
+      accounts: new FakeWatch<CloudAccount>().asWatch(),
+      serviceAccounts: serviceAccounts.asWatch(),
+      namespaces: new FakeWatch<V1Namespace>().asWatch(),
+      identityController: { enqueue: (key) => enqueued.push(key) },
+      accountController: { enqueue: () => undefined },
+    });
+    identities.set(identity());
+    serviceAccounts.set(serviceAccount({}));
+    enqueued = [];
+  });
+
+  it('does not reconcile again when the only change is the finalizer the operator just added', () => {
+    identities.set(identity({ finalizers: [FINALIZER] }));
+    assert.deepEqual(enqueued, []);
+  });
+
+  it('reconciles a live identity that lost the finalizer, and a spec change', () => {
+    identities.set(identity({ finalizers: [FINALIZER] }));
+    identities.set(identity({ finalizers: [] }));
+    identities.set(identity({ finalizers: [FINALIZER], generation: 2 }));
+    assert.deepEqual(enqueued, ['shop/catalog', 'shop/catalog']);
+  });
+
+  it('does not reconcile again when the operator applies its own ServiceAccount annotation', () => {
+    serviceAccounts.set(serviceAccount({ [ROLE_ARN]: 'arn:1' }, [applied(serviceAccountFieldManager('aws'), [ROLE_ARN])]));
+    serviceAccounts.set(serviceAccount({ [ROLE_ARN]: 'arn:2' }, [applied(serviceAccountFieldManager('aws'), [ROLE_ARN])]));
+    assert.deepEqual(enqueued, []);
+  });
+
+  it('reconciles when someone else removes or takes over the annotation the operator owns', () => {
+    const ours = [applied(serviceAccountFieldManager('aws'), [ROLE_ARN])];
+    serviceAccounts.set(serviceAccount({ [ROLE_ARN]: 'arn:1' }, ours));
+    serviceAccounts.set(serviceAccount({}));
+    assert.deepEqual(enqueued, ['shop/catalog']);
+
+    serviceAccounts.set(serviceAccount({ [ROLE_ARN]: 'arn:1' }, ours));
+    enqueued = [];
+    serviceAccounts.set(serviceAccount({ [ROLE_ARN]: 'arn:other' }, [applied('argocd-controller', [ROLE_ARN])]));
+    assert.deepEqual(enqueued, ['shop/catalog']);
+  });
+
+  it('reconciles when someone else changes an annotation the operator does not own', () => {
+    serviceAccounts.set(serviceAccount({ team: 'books' }));
+    assert.deepEqual(enqueued, ['shop/catalog']);
+  });
+});
