@@ -2,13 +2,10 @@
 // RBAC and writes the kubeconfig), one process per scenario so each starts from a cold cache with the
 // configuration that scenario needs. What it costs is read from /proc (CPU seconds, resident memory and its
 // kernel-tracked peak) and from its own /metrics.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { OPERATOR_NAMESPACE } from '../test/support/operator.ts';
+import { spawnOperator } from '../test/support/operator.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Linux reports utime and stime in clock ticks of 1/USER_HZ seconds; USER_HZ is 100 on every mainstream arch. */
 const USER_HZ = 100;
 
@@ -67,52 +64,15 @@ export function parseMetrics(text: string): Metrics {
 
 export async function startOperator(opts: { name: string; kubeconfig: string; logDir: string; env: Record<string, string> }): Promise<Operator> {
   const logFile = path.join(opts.logDir, `operator-${opts.name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
   const started = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      KUBECONFIG: opts.kubeconfig,
-      KEYLESS_HTTP_PORT: '0',
-      KEYLESS_LEADER_ELECTION: 'false',
-      KEYLESS_LEADER_ELECTION_NAMESPACE: OPERATOR_NAMESPACE,
-      KEYLESS_CLUSTER_NAME: 'bench',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...opts.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, port, exited } = await spawnOperator({
+    kubeconfig: opts.kubeconfig,
+    env: { KEYLESS_LEADER_ELECTION: 'false', KEYLESS_CLUSTER_NAME: 'bench', ...opts.env },
+    logFile,
+    syncTimeoutMs: 180_000,
   });
-  child.stderr?.pipe(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const pid = child.pid;
   if (pid === undefined) throw new Error('the operator did not start');
-
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`the operator did not sync its caches within 180s; see ${logFile}`)), 180_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      log.write(chunk);
-      buffer += chunk.toString();
-      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (!line.includes('caches synced')) continue;
-        try {
-          const entry = JSON.parse(line) as { msg?: string; port?: number };
-          if (entry.msg === 'caches synced' && entry.port) {
-            clearTimeout(timer);
-            resolve(entry.port);
-          }
-        } catch {
-          // not a JSON log line
-        }
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the operator exited with ${code}; see ${logFile}`));
-    });
-  });
   const syncedAfterMs = performance.now() - started;
 
   return {
@@ -125,7 +85,6 @@ export async function startOperator(opts: { name: string; kubeconfig: string; lo
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
-      log.end();
     },
   };
 }

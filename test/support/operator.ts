@@ -58,9 +58,12 @@ export interface RunningOperator {
   kill(): Promise<void>;
 }
 
-export async function startOperator(opts: { name: string; kubeconfig: string; env: Record<string, string> }): Promise<RunningOperator> {
-  const logFile = path.join(root, '.test', 'operator', `${opts.name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
+/**
+ * Starts `node src/main.ts` with `env` on top of the test defaults, logging to `logFile`, and resolves once its
+ * caches have synced, with the port of its metrics server (the `caches synced` log line carries it).
+ */
+export async function spawnOperator(opts: { kubeconfig: string; env: Record<string, string>; logFile: string; syncTimeoutMs: number }): Promise<{ child: ChildProcess; port: number; exited: Promise<void> }> {
+  const log = createWriteStream(opts.logFile, { flags: 'a' });
   const child = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -77,7 +80,7 @@ export async function startOperator(opts: { name: string; kubeconfig: string; en
 
   const port = await new Promise<number>((resolve, reject) => {
     let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`operator did not sync within 60s; see ${logFile}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`operator did not sync within ${opts.syncTimeoutMs / 1000}s; see ${opts.logFile}`)), opts.syncTimeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
       log.write(chunk);
       buffer += chunk.toString();
@@ -97,9 +100,15 @@ export async function startOperator(opts: { name: string; kubeconfig: string; en
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`operator exited with ${code}; see ${logFile}`));
+      reject(new Error(`operator exited with ${code}; see ${opts.logFile}`));
     });
   });
+  return { child, port, exited };
+}
+
+export async function startOperator(opts: { name: string; kubeconfig: string; env: Record<string, string> }): Promise<RunningOperator> {
+  const logFile = path.join(root, '.test', 'operator', `${opts.name}.log`);
+  const { child, port, exited } = await spawnOperator({ kubeconfig: opts.kubeconfig, env: opts.env, logFile, syncTimeoutMs: 60_000 });
 
   const metric = async (name: string, labels: Record<string, string> = {}) => {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
