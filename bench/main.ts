@@ -24,7 +24,7 @@ import { Workload } from './workload.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = path.join(root, '.bench');
 
-async function main(): Promise<void> {
+async function main(): Promise<boolean> {
   const opts = parseOptions(process.argv.slice(2), process.env);
   const began = Date.now();
   const log = (message: string) => process.stderr.write(`[bench ${String(Math.round((Date.now() - began) / 1000)).padStart(4)}s] ${message}\n`);
@@ -72,35 +72,49 @@ async function main(): Promise<void> {
   const accountsReady = () => kubectl(['wait', '--for=condition=Ready', '--timeout=120s', ...accounts.map((a) => `cloudaccount/${a.name}`)]);
 
   const results: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  /** A failed scenario is reported, and the ones after it still run. */
+  const run = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      errors[name] = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      log(`${name} failed: ${errors[name]}`);
+    }
+  };
   try {
     const limitedEnv = operatorEnv(opts);
     if (opts.scenarios.includes('create')) {
-      let operator = await ctx.startOperator('create', limitedEnv);
-      try {
-        await accountsReady();
-        results['create'] = await createBurst(ctx, 'IRSA', operator, limitedEnv);
-        if (opts.scenarios.includes('steady')) {
+      await run('create', async () => {
+        let operator = await ctx.startOperator('create', limitedEnv);
+        try {
+          await accountsReady();
+          results['create'] = await createBurst(ctx, 'IRSA', operator, limitedEnv);
+          if (opts.scenarios.includes('steady')) {
+            await operator.stop();
+            results['steady'] = await steadyState(ctx);
+            if (opts.scenarios.includes('delete')) operator = await ctx.startOperator('delete', limitedEnv);
+          }
+          if (opts.scenarios.includes('delete')) results['delete'] = await deleteAll(ctx, 'IRSA', operator);
+        } finally {
           await operator.stop();
-          results['steady'] = await steadyState(ctx);
-          if (opts.scenarios.includes('delete')) operator = await ctx.startOperator('delete', limitedEnv);
         }
-        if (opts.scenarios.includes('delete')) results['delete'] = await deleteAll(ctx, 'IRSA', operator);
-      } finally {
-        await operator.stop();
-      }
+      });
     }
     if (opts.scenarios.includes('podidentity')) {
-      const operator = await ctx.startOperator('podidentity', limitedEnv);
-      try {
-        await accountsReady();
-        const created = await createBurst(ctx, 'PodIdentity', operator, limitedEnv);
-        const deleted = await deleteAll(ctx, 'PodIdentity', operator);
-        results['podIdentity'] = { create: created, delete: deleted };
-      } finally {
-        await operator.stop();
-      }
+      await run('podidentity', async () => {
+        const operator = await ctx.startOperator('podidentity', limitedEnv);
+        try {
+          await accountsReady();
+          const created = await createBurst(ctx, 'PodIdentity', operator, limitedEnv);
+          const deleted = await deleteAll(ctx, 'PodIdentity', operator);
+          results['podIdentity'] = { create: created, delete: deleted };
+        } finally {
+          await operator.stop();
+        }
+      });
     }
-    if (opts.scenarios.includes('scale')) results['scale'] = await scale(ctx);
+    if (opts.scenarios.includes('scale')) await run('scale', async () => void (results['scale'] = await scale(ctx)));
   } finally {
     workload.stop();
     await proxy.stop();
@@ -114,15 +128,19 @@ async function main(): Promise<void> {
     options: opts,
     durationSeconds: Math.round((Date.now() - began) / 1000),
     results,
+    errors,
   };
   const out = path.resolve(root, opts.out);
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`\n${table(rows(results))}\n\nFull report: ${path.relative(root, out)} (${report.durationSeconds}s)\n`);
+  const failed = Object.keys(errors);
+  if (failed.length) process.stdout.write(`Failed: ${failed.join(', ')} (see the log above and the report's errors)\n`);
+  return failed.length === 0;
 }
 
 main().then(
-  () => process.exit(0),
+  (ok) => process.exit(ok ? 0 : 1),
   (err: unknown) => {
     process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);

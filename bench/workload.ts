@@ -43,7 +43,11 @@ async function retried<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      if (code === 409 || attempt >= 8) throw err;
+      if (code === 409) throw err;
+      if (attempt >= 8) {
+        const cause = (err as { cause?: unknown }).cause;
+        throw new Error(`gave up after ${attempt} attempts: ${String(err)}${cause instanceof Error ? ` (${cause.message})` : ''}`, { cause: err });
+      }
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
