@@ -7,79 +7,123 @@
 #   hack/dev.sh operator             run the operator in the foreground (what `make dev` ends with)
 #   hack/dev.sh usage                print how to use the running system
 #   hack/dev.sh down                 stop everything `up` started
+#
+# `up` waits up to KEYLESS_DEV_START_TIMEOUT seconds (default 60) for each emulator to write its endpoint.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dev=$root/.dev
 cd "$root"
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-start_moto() {
-  if alive "$dev/moto.pid"; then return; fi
-  local port
-  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-  setsid .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$dev/moto.log" 2>&1 < /dev/null &
-  echo $! >"$dev/moto.pid"
-  echo "http://127.0.0.1:$port" >"$dev/moto.endpoint"
-  for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null && break
+# An endpoint counts only as a complete line, so a write still under way (no newline yet) is never taken for one.
+endpoint_pattern='^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]+)?(/[^[:space:]]*)?$'
+json_endpoint_pattern='"endpoint":"([^"]*)"'
+
+# endpoint_in FILE [json]: prints the http(s) URL that FILE's first line is (or, with json, holds as "endpoint");
+# fails while that line is missing, incomplete or something else.
+endpoint_in() {
+  local line
+  [ -f "$1" ] || return 1
+  IFS= read -r line <"$1" || return 1
+  if [ "${2:-}" = json ]; then
+    [[ $line =~ $json_endpoint_pattern ]] || return 1
+    line=${BASH_REMATCH[1]}
+  fi
+  [[ $line =~ $endpoint_pattern ]] || return 1
+  printf '%s\n' "$line"
+}
+
+# wait_for NAME WHAT CHECK...: runs CHECK until it succeeds, failing loudly with NAME's log if the process in
+# $dev/NAME.pid stops first or KEYLESS_DEV_START_TIMEOUT seconds (60 unless set: a loaded machine is slow) pass.
+wait_for() {
+  local name=$1 what=$2 timeout=${KEYLESS_DEV_START_TIMEOUT:-60} deadline
+  shift 2
+  [[ $timeout =~ ^[1-9][0-9]*$ ]] || { echo "KEYLESS_DEV_START_TIMEOUT wants whole seconds, not '$timeout'" >&2; exit 2; }
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null; do
+    if ! alive "$dev/$name.pid"; then
+      echo "$name stopped before it would $what; see $dev/$name.log" >&2
+      exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "$name did not $what within ${timeout}s (KEYLESS_DEV_START_TIMEOUT); see $dev/$name.log" >&2
+      exit 1
+    fi
     sleep 0.1
   done
-  curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null || { echo "moto did not start; see $dev/moto.log" >&2; exit 1; }
+}
+
+# wait_endpoint NAME FILE [json]: waits for the endpoint of emulator NAME in FILE, also when an earlier `up` started
+# the emulator and gave up before that endpoint came.
+wait_endpoint() { wait_for "$1" "write a complete http(s) endpoint to $2" endpoint_in "$2" "${3:-}"; }
+
+# dev_endpoint NAME: the endpoint in $dev/NAME.endpoint, or a loud failure rather than an empty one.
+dev_endpoint() {
+  endpoint_in "$dev/$1.endpoint" && return
+  echo "no complete http(s) endpoint in $dev/$1.endpoint; run make dev-up (after make dev-down if it persists)" >&2
+  exit 1
+}
+
+start_moto() {
+  local endpoint
+  if ! alive "$dev/moto.pid"; then
+    local port
+    port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+    # Written whole (a rename is atomic), so no reader ever sees half an endpoint.
+    echo "http://127.0.0.1:$port" >"$dev/moto.endpoint.tmp"
+    mv "$dev/moto.endpoint.tmp" "$dev/moto.endpoint"
+    setsid .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$dev/moto.log" 2>&1 < /dev/null &
+    echo $! >"$dev/moto.pid"
+  fi
+  wait_endpoint moto "$dev/moto.endpoint"
+  endpoint=$(dev_endpoint moto) || exit 1
+  wait_for moto "answer at $endpoint" curl -sf --max-time 2 -o /dev/null "$endpoint/moto-api/"
 }
 
 # moto has no EKS Pod Identity routes: the in-project emulator serves them and forwards the rest of EKS to moto.
 start_pod_identity() {
-  if alive "$dev/pod-identity.pid"; then return; fi
-  setsid node test/emulators/eks-pod-identity/main.ts --upstream "$(cat "$dev/moto.endpoint")" >"$dev/pod-identity.endpoint" 2>"$dev/pod-identity.log" < /dev/null &
-  echo $! >"$dev/pod-identity.pid"
-  for _ in $(seq 100); do
-    [ -s "$dev/pod-identity.endpoint" ] && return
-    sleep 0.1
-  done
-  echo "the Pod Identity emulator did not start; see $dev/pod-identity.log" >&2
-  exit 1
+  if ! alive "$dev/pod-identity.pid"; then
+    local upstream
+    upstream=$(dev_endpoint moto) || exit 1
+    setsid node test/emulators/eks-pod-identity/main.ts --upstream "$upstream" >"$dev/pod-identity.endpoint" 2>"$dev/pod-identity.log" < /dev/null &
+    echo $! >"$dev/pod-identity.pid"
+  fi
+  wait_endpoint pod-identity "$dev/pod-identity.endpoint"
 }
 
 # The in-project GCP emulator, seeded with the project, bucket, topic and secret config/samples/gcp-*.yaml use.
 start_gcp() {
-  if alive "$dev/gcp.pid"; then return; fi
-  setsid node test/emulators/gcp/main.ts --port 0 --project keyless-dev:123456789012 --bucket your-org-book-covers \
-    --topic keyless-dev/orders --secret keyless-dev/db-password >"$dev/gcp.endpoint" 2>"$dev/gcp.log" < /dev/null &
-  echo $! >"$dev/gcp.pid"
-  for _ in $(seq 100); do
-    [ -s "$dev/gcp.endpoint" ] && return
-    sleep 0.1
-  done
-  echo "the GCP emulator did not start; see $dev/gcp.log" >&2
-  exit 1
+  if ! alive "$dev/gcp.pid"; then
+    setsid node test/emulators/gcp/main.ts --port 0 --project keyless-dev:123456789012 --bucket your-org-book-covers \
+      --topic keyless-dev/orders --secret keyless-dev/db-password >"$dev/gcp.endpoint" 2>"$dev/gcp.log" < /dev/null &
+    echo $! >"$dev/gcp.pid"
+  fi
+  wait_endpoint gcp "$dev/gcp.endpoint"
 }
 
 # The in-project Azure ARM emulator over HTTPS, with a CA of its own in .dev/azure (trusted via NODE_EXTRA_CA_CERTS),
 # subscription 00000000-0000-0000-0000-000000000001 and the resource groups config/samples/*azure*.yaml use.
 start_azure() {
-  if alive "$dev/azure.pid"; then return; fi
-  setsid node test/emulators/azure/main.ts --port 0 --ca-dir "$dev/azure" --tenant 00000000-0000-0000-0000-000000000002 \
-    --resource-group 00000000-0000-0000-0000-000000000001/keyless-identities \
-    --resource-group 00000000-0000-0000-0000-000000000001/bookstore-data >"$dev/azure.json" 2>"$dev/azure.log" < /dev/null &
-  echo $! >"$dev/azure.pid"
-  for _ in $(seq 100); do
-    if [ -s "$dev/azure.json" ]; then
-      sed -E 's/.*"endpoint":"([^"]+)".*/\1/' "$dev/azure.json" >"$dev/azure.endpoint"
-      return
-    fi
-    sleep 0.1
-  done
-  echo "the Azure emulator did not start; see $dev/azure.log" >&2
-  exit 1
+  if ! alive "$dev/azure.pid"; then
+    setsid node test/emulators/azure/main.ts --port 0 --ca-dir "$dev/azure" --tenant 00000000-0000-0000-0000-000000000002 \
+      --resource-group 00000000-0000-0000-0000-000000000001/keyless-identities \
+      --resource-group 00000000-0000-0000-0000-000000000001/bookstore-data >"$dev/azure.json" 2>"$dev/azure.log" < /dev/null &
+    echo $! >"$dev/azure.pid"
+  fi
+  wait_endpoint azure "$dev/azure.json" json
+  endpoint_in "$dev/azure.json" json >"$dev/azure.endpoint.tmp"
+  mv "$dev/azure.endpoint.tmp" "$dev/azure.endpoint"
 }
 
 write_env() {
-  local moto eks gcp
-  moto=$(cat "$dev/moto.endpoint")
-  eks=$(cat "$dev/pod-identity.endpoint")
-  gcp=$(cat "$dev/gcp.endpoint")
-  cat >"$dev/env" <<ENV
+  local moto eks gcp azure
+  # Read up front: a failing command substitution inside the heredoc would not stop the script (set -e ignores it).
+  moto=$(dev_endpoint moto) || exit 1
+  eks=$(dev_endpoint pod-identity) || exit 1
+  gcp=$(dev_endpoint gcp) || exit 1
+  azure=$(dev_endpoint azure) || exit 1
+  cat >"$dev/env.tmp" <<ENV
 # Source this file to use the local Keyless system: . .dev/env
 export KUBECONFIG=$dev/kubeconfig
 export PATH=$root/bin:\$PATH
@@ -90,15 +134,27 @@ export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 # The in-project emulator stands in for Google Cloud (IAM, Resource Manager, Storage, Pub/Sub, Secret Manager).
 export KEYLESS_GCP_ENDPOINT=$gcp KEYLESS_GCP_ACCESS_TOKEN=keyless-dev
 # The in-project ARM emulator stands in for Azure (managed identities, role assignments); HTTPS with its own CA.
-export KEYLESS_AZURE_ENDPOINT=$(cat "$dev/azure.endpoint") KEYLESS_AZURE_CREDENTIAL=static NODE_EXTRA_CA_CERTS=$dev/azure/ca.crt
+export KEYLESS_AZURE_ENDPOINT=$azure KEYLESS_AZURE_CREDENTIAL=static NODE_EXTRA_CA_CERTS=$dev/azure/ca.crt
 ENV
+  mv "$dev/env.tmp" "$dev/env"
 }
 
 operator_env() {
+  local var
   # shellcheck source=/dev/null
   . "$dev/env"
+  # A .dev/env from before write_env checked its endpoints may hold an empty one, which the operator dies on.
+  for var in AWS_ENDPOINT_URL_IAM AWS_ENDPOINT_URL_EKS AWS_ENDPOINT_URL_STS KEYLESS_GCP_ENDPOINT KEYLESS_AZURE_ENDPOINT; do
+    if ! [[ ${!var:-} =~ $endpoint_pattern ]]; then
+      echo "$var in $dev/env is not an http(s) endpoint; run make dev-up (after make dev-down if it persists)" >&2
+      exit 1
+    fi
+  done
   export KUBECONFIG=$dev/operator.kubeconfig KEYLESS_LEADER_ELECTION_NAMESPACE=keyless-system KEYLESS_RESYNC_SECONDS=60
 }
+
+# Sourced (test/hack/dev-endpoints.test.ts does), this file only defines the functions above.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 
 case "${1:-}" in
   up)
@@ -109,7 +165,8 @@ case "${1:-}" in
     start_gcp
     start_azure
     write_env
-    KEYLESS_TEST_KUBECONFIG=$dev/kubeconfig node hack/dev-setup.ts "$dev" "$(cat "$dev/moto.endpoint")" "$(cat "$dev/gcp.endpoint")" "$(cat "$dev/azure.endpoint")"
+    moto=$(dev_endpoint moto) && gcp=$(dev_endpoint gcp) && azure=$(dev_endpoint azure) || exit 1
+    KEYLESS_TEST_KUBECONFIG=$dev/kubeconfig node hack/dev-setup.ts "$dev" "$moto" "$gcp" "$azure"
     if [ "${2:-}" = --no-operator ] && alive "$dev/operator.pid"; then
       kill "$(cat "$dev/operator.pid")" && rm -f "$dev/operator.pid" && echo "stopped the background operator; it runs in the foreground now"
     fi
