@@ -48,6 +48,10 @@ build: deps ## compile the operator to dist/
 test: deps ## everything: lint, type check, unit, conformance, integration and end-to-end suites
 	hack/test.sh
 
+.PHONY: histories
+histories: node_modules/.installed ## the edit-history property test with a larger budget (RUNS=…, default 2000; SEED=… replays one)
+	KEYLESS_PROPERTY_RUNS=$(or $(RUNS),2000) $(if $(SEED),KEYLESS_PROPERTY_SEED=$(SEED)) node --test --test-reporter=spec src/reconciler/workload-identity/edit-histories.test.ts
+
 .PHONY: controlplane-build
 controlplane-build: ## build (or reuse from the cache) the local control plane and bin/kubectl
 	hack/controlplane.sh build

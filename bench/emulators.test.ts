@@ -15,7 +15,7 @@ import { startIamEmulator, type IamEmulator } from './iam-emulator.ts';
 const credentials = { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench' };
 const call: CloudCall = async (operation, fn) => {
   try {
-    return await fn();
+    return await fn(new AbortController().signal);
   } catch (err) {
     throw classifyAwsError(operation, err);
   }

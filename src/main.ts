@@ -35,7 +35,7 @@ import { GkeWorkloadIdentityProvider } from './providers/gke-workload-identity/p
 import { providerRegistry } from './providers/registry.ts';
 import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
 import { wireTriggers } from './reconciler/triggers.ts';
-import { WorkloadIdentityReconciler } from './reconciler/workload-identity.ts';
+import { WorkloadIdentityReconciler } from './reconciler/workload-identity/reconciler.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, os.hostname());
@@ -84,17 +84,17 @@ async function main(): Promise<void> {
   });
 
   const kube = createKubePort(kc, metrics, config.leaderElection.identity);
-  const aws = awsClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, maxAttempts: config.awsMaxAttempts });
-  const azure = azureClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, config: loadAzureConfig(process.env) });
+  const aws = awsClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, maxAttempts: config.awsMaxAttempts, callTimeoutMs: config.cloudCallTimeoutMs, endpoints: config.awsEndpoints });
+  const azure = azureClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, callTimeoutMs: config.cloudCallTimeoutMs, config: loadAzureConfig(process.env) });
   const workloads = createWorkloads(kc, metrics);
   const pods = createWorkloadPods(workloads);
-  const gcp = gcpClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, ...gcpClientEnv(process.env) });
+  const gcp = gcpClientCache({ metrics, callsPerSecond: config.cloudCallsPerSecond, burst: config.cloudCallBurst, callTimeoutMs: config.cloudCallTimeoutMs, ...gcpClientEnv(process.env) });
   const providers = providerRegistry({
     'aws/IRSA': (account) => new AwsProvider('IRSA', { ...aws(account), pods }),
     'aws/PodIdentity': (account) => new AwsProvider('PodIdentity', { ...aws(account), pods }),
     'azure/WorkloadIdentity': (account) => new AksWorkloadIdentityProvider(azure(account)),
-    'gcp/ServiceAccount': (account) => new GkeWorkloadIdentityProvider('ServiceAccount', gcp(account).gcp, gcp(account).ledger),
-    'gcp/DirectPrincipal': (account) => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp(account).gcp, gcp(account).ledger),
+    'gcp/ServiceAccount': (account) => new GkeWorkloadIdentityProvider('ServiceAccount', gcp(account).gcp),
+    'gcp/DirectPrincipal': (account) => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp(account).gcp),
   });
 
   const identityReconciler = new WorkloadIdentityReconciler({
@@ -120,8 +120,10 @@ async function main(): Promise<void> {
   const identityController = new Controller({
     name: 'workloadidentity',
     reconcile: (key) => identityReconciler.reconcile(key),
+    onRepeatedFailure: (key, err, failures) => identityReconciler.reportRepeatedFailure(key, err, failures),
     workers: config.workers,
     resyncMs: config.resyncMs,
+    reconcileTimeoutMs: config.reconcileTimeoutMs,
     logger,
     metrics,
   });
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
     reconcile: (key) => accountReconciler.reconcile(key),
     workers: 1,
     resyncMs: config.resyncMs,
+    reconcileTimeoutMs: config.reconcileTimeoutMs,
     logger,
     metrics,
   });

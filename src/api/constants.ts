@@ -38,6 +38,11 @@ export const WORKLOAD_IDENTITY_ANNOTATION = {
   adopt: 'keyless.dev/adopt',
   /** "true": once Ready, rollout-restart the Deployments/StatefulSets/DaemonSets whose pods predate the identity. */
   restartWorkloads: 'keyless.dev/restart-workloads',
+  /**
+   * "true": server-side apply the ServiceAccount annotations with force, taking them over from the other field
+   * manager (kubectl annotate, Helm, client-side apply) that set them first.
+   */
+  takeOverAnnotations: 'keyless.dev/take-over-annotations',
 } as const;
 
 export const SERVICE_ACCOUNT_ANNOTATION = {
@@ -73,6 +78,8 @@ export const REASON = {
   // In progress.
   Reconciling: 'Reconciling',
   Deleting: 'Deleting',
+  /** Revoking what the record holds and the spec (or the CloudAccount) no longer allows, before anything else. */
+  Revoking: 'Revoking',
   /** A CloudAccount being deleted waits for the WorkloadIdentities that still use it. */
   InUse: 'InUse',
   Pending: 'Pending',
@@ -91,6 +98,8 @@ export const REASON = {
   CloudRejected: 'CloudRejected',
   Conflict: 'Conflict',
   NotOwned: 'NotOwned',
+  /** Another field manager (kubectl annotate, Helm, client-side apply) owns a ServiceAccount annotation Keyless needs. */
+  AnnotationConflict: 'AnnotationConflict',
   /** The spec asks for more than the CloudAccount's guardrails allow. */
   GuardrailViolation: 'GuardrailViolation',
   /** The CloudAccount's namespaceSelector does not admit this namespace. */

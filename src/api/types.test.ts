@@ -181,8 +181,30 @@ const workloadIdentity: Complete<WorkloadIdentity> = {
     issuer: 'https://oidc.example.com',
     audience: 'sts.amazonaws.com',
     aws: { roleArn: 'arn:aws:iam::123456789012:role/keyless/catalog', roleName: 'catalog', associationId: 'a-1' },
-    gcp: { serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com', member: 'serviceAccount:catalog@p.iam.gserviceaccount.com', grantedResources: ['//storage.googleapis.com/projects/_/buckets/covers'] },
+    gcp: { serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com', member: 'serviceAccount:catalog@p.iam.gserviceaccount.com' },
     azure: { clientId: 'c', principalId: 'p', tenantId: 't', identityId: '/subscriptions/s/x' },
+    provisioned: {
+      cloud: 'aws',
+      cloudAccount: 'prod-aws',
+      mechanism: 'IRSA',
+      serviceAccountAnnotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/keyless/catalog' },
+      aws: { accountId: '123456789012', region: 'us-east-1', roleName: 'catalog', roleArn: 'arn:aws:iam::123456789012:role/keyless/catalog', clusterName: 'my-cluster' },
+      gcp: {
+        projectId: 'p',
+        projectNumber: '1',
+        workloadPool: 'p.svc.id.goog',
+        serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com',
+        grants: [
+          {
+            member: 'serviceAccount:catalog@p.iam.gserviceaccount.com',
+            resource: '//storage.googleapis.com/projects/_/buckets/covers',
+            role: 'roles/storage.objectViewer',
+            condition: { title: 'covers', description: 'covers only', expression: 'true' },
+          },
+        ],
+      },
+      azure: { subscriptionId: 's', tenantId: 't', resourceGroup: 'rg', identityName: 'keyless-x', identityId: '/subscriptions/s/x', subscriptions: ['s'] },
+    },
     conditions: [condition],
   },
 };

@@ -76,6 +76,32 @@ export interface WorkloadIdentitySpec {
   azure?: AzureWorkloadIdentitySpec;
 }
 
+/** One role Keyless granted on a Google Cloud resource's IAM policy, to one member. */
+export interface GcpRecordedGrant {
+  member: string;
+  /** Full resource name of the policy the binding is in. */
+  resource: string;
+  role: string;
+  condition?: { title?: string; description?: string; expression: string };
+}
+
+/**
+ * What Keyless may have created or granted for one WorkloadIdentity, written before the cloud write that creates
+ * it (DESIGN §3). Teardown and "remove what the spec no longer asks for" read this, never the spec of the moment:
+ * it carries the account coordinates as they were, so revocation works after the spec switched cloud, the
+ * CloudAccount changed or disappeared, or the guardrails tightened.
+ */
+export interface ProvisionedRecord {
+  cloud: Cloud;
+  cloudAccount: string;
+  mechanism: string;
+  /** The ServiceAccount annotations Keyless set for this identity, with their values. */
+  serviceAccountAnnotations?: Record<string, string>;
+  aws?: { accountId: string; region: string; roleName: string; roleArn: string; clusterName?: string };
+  gcp?: { projectId: string; projectNumber: string; workloadPool: string; serviceAccountEmail?: string; grants?: GcpRecordedGrant[] };
+  azure?: { subscriptionId: string; tenantId: string; resourceGroup: string; identityName: string; identityId?: string; subscriptions?: string[] };
+}
+
 export interface WorkloadIdentityStatus {
   observedGeneration?: number;
   cloud?: Cloud;
@@ -86,8 +112,9 @@ export interface WorkloadIdentityStatus {
   issuer?: string;
   audience?: string;
   aws?: { roleArn?: string; roleName?: string; associationId?: string };
-  gcp?: { serviceAccountEmail?: string; member?: string; grantedResources?: string[] };
+  gcp?: { serviceAccountEmail?: string; member?: string };
   azure?: { clientId?: string; principalId?: string; tenantId?: string; identityId?: string };
+  provisioned?: ProvisionedRecord;
   conditions?: Condition[];
 }
 

@@ -10,10 +10,26 @@ describe('loadConfig', () => {
     assert.equal(c.clusterName, undefined);
     assert.equal(c.leaderElection.namespace, 'keyless-system');
     assert.match(c.leaderElection.identity, /^host-\d+$/);
+    assert.equal(c.cloudCallTimeoutMs, 30_000);
+    assert.equal(c.reconcileTimeoutMs, 300_000);
+    assert.deepEqual(c.awsEndpoints, { iam: undefined, eks: undefined });
+  });
+
+  it('reads the timeouts in seconds', () => {
+    const c = loadConfig({ KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS: '1', KEYLESS_RECONCILE_TIMEOUT_SECONDS: '5' }, 'h');
+    assert.equal(c.cloudCallTimeoutMs, 1000);
+    assert.equal(c.reconcileTimeoutMs, 5000);
+  });
+
+  it('prefers the service-specific AWS endpoint over AWS_ENDPOINT_URL, as the SDK does', () => {
+    const c = loadConfig({ AWS_ENDPOINT_URL: 'http://all:5000', AWS_ENDPOINT_URL_EKS: 'http://eks:5001' }, 'h');
+    assert.deepEqual(c.awsEndpoints, { iam: 'http://all:5000', eks: 'http://eks:5001' });
   });
 
   it('names the variable that is wrong', () => {
     assert.throws(() => loadConfig({ KEYLESS_WORKERS: 'many' }, 'h'), /KEYLESS_WORKERS/);
     assert.throws(() => loadConfig({ KEYLESS_LEADER_ELECTION: 'yes' }, 'h'), /KEYLESS_LEADER_ELECTION/);
+    assert.throws(() => loadConfig({ KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS: '0' }, 'h'), /KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS/);
+    assert.throws(() => loadConfig({ KEYLESS_RECONCILE_TIMEOUT_SECONDS: '4' }, 'h'), /KEYLESS_RECONCILE_TIMEOUT_SECONDS/);
   });
 });

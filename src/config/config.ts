@@ -15,6 +15,12 @@ const schema = z.object({
   KEYLESS_CLOUD_CALLS_PER_SECOND: z.coerce.number().positive().default(10),
   KEYLESS_CLOUD_CALL_BURST: z.coerce.number().int().positive().default(20),
   KEYLESS_AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(30),
+  KEYLESS_RECONCILE_TIMEOUT_SECONDS: z.coerce.number().int().min(5).default(300),
+  // The AWS SDK reads its endpoint overrides itself; they are read here only to name the endpoint in a timeout.
+  AWS_ENDPOINT_URL: z.string().optional(),
+  AWS_ENDPOINT_URL_IAM: z.string().optional(),
+  AWS_ENDPOINT_URL_EKS: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
   POD_NAME: z.string().optional(),
 });
@@ -30,6 +36,12 @@ export interface Config {
   cloudCallsPerSecond: number;
   cloudCallBurst: number;
   awsMaxAttempts: number;
+  /** The deadline of one cloud API call, SDK retries included; the rate limiter's wait does not count. */
+  cloudCallTimeoutMs: number;
+  /** A reconcile still running after this long is given up on and retried with backoff. */
+  reconcileTimeoutMs: number;
+  /** The AWS SDK's endpoint overrides (service-specific, else AWS_ENDPOINT_URL); undefined means AWS's own. */
+  awsEndpoints: { iam: string | undefined; eks: string | undefined };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
@@ -54,5 +66,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
     cloudCallsPerSecond: e.KEYLESS_CLOUD_CALLS_PER_SECOND,
     cloudCallBurst: e.KEYLESS_CLOUD_CALL_BURST,
     awsMaxAttempts: e.KEYLESS_AWS_MAX_ATTEMPTS,
+    cloudCallTimeoutMs: e.KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS * 1000,
+    reconcileTimeoutMs: e.KEYLESS_RECONCILE_TIMEOUT_SECONDS * 1000,
+    // Empty counts as unset, as it does for the SDK.
+    awsEndpoints: { iam: e.AWS_ENDPOINT_URL_IAM || e.AWS_ENDPOINT_URL || undefined, eks: e.AWS_ENDPOINT_URL_EKS || e.AWS_ENDPOINT_URL || undefined },
   };
 }

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Metrics, type ReconcileResult } from '../observability/metrics.ts';
-import { Controller, type ReconcileOutcome } from './controller.ts';
+import { Controller, type ReconcileOutcome, type RepeatedFailureHook } from './controller.ts';
 import { TerminalError } from './errors.ts';
 import { FakeClock, flushPromises } from './fake-clock.ts';
 import { ExponentialBackoff, WorkQueue } from './work-queue.ts';
 
 const RESYNC_MS = 60_000;
 const BACKOFF_BASE_MS = 500;
+const RECONCILE_TIMEOUT_MS = 10_000;
 
 interface LogLine {
   level: number;
@@ -21,7 +22,7 @@ interface LogLine {
 type Step = ReconcileOutcome | void | Error | (() => Promise<ReconcileOutcome | void>);
 
 /** A controller on a fake clock whose reconcile plays `steps` in order (then succeeds), recording each call. */
-function harness(steps: Step[] = [], workers = 1) {
+function harness(steps: Step[] = [], workers = 1, opts: { failureThreshold?: number; onRepeatedFailure?: RepeatedFailureHook } = {}) {
   const clock = new FakeClock();
   const lines: LogLine[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
@@ -37,6 +38,9 @@ function harness(steps: Step[] = [], workers = 1) {
     metrics,
     queue,
     random: () => 0.5, // resync jitter factor exactly 1
+    timers: clock,
+    reconcileTimeoutMs: RECONCILE_TIMEOUT_MS,
+    ...opts,
     reconcile: async (key) => {
       calls.push(key);
       const step = steps.shift();
@@ -53,6 +57,38 @@ function harness(steps: Step[] = [], workers = 1) {
 }
 
 const conflict = () => Object.assign(new Error('the object has been modified'), { code: 409 });
+
+/** A reconcile step that runs until the test settles it, counting how many run at once. */
+function pending() {
+  const state = { running: 0, maxRunning: 0, settle: (_err?: Error) => {} };
+  const step = async () => {
+    state.running++;
+    state.maxRunning = Math.max(state.maxRunning, state.running);
+    try {
+      await new Promise<void>((resolve, reject) => (state.settle = (err) => (err ? reject(err) : resolve())));
+    } finally {
+      state.running--;
+    }
+  };
+  return { state, step };
+}
+
+/** A controller whose one reconcile of ns/a never settles on its own, past its deadline. */
+async function timedOut(steps: (slow: ReturnType<typeof pending>) => Step[], workers = 1) {
+  const slow = pending();
+  const h = harness(steps(slow), workers);
+  h.controller.enqueue('ns/a');
+  await flushPromises();
+  h.clock.advance(RECONCILE_TIMEOUT_MS);
+  await flushPromises();
+  return { slow, h };
+}
+
+/** Fires the pending backoff of `key` and lets the retry run (the harness's backoff has no jitter). */
+async function retry(h: ReturnType<typeof harness>, key: string): Promise<void> {
+  h.clock.advance(BACKOFF_BASE_MS * 2 ** (h.backoff.retries(key) - 1));
+  await flushPromises();
+}
 
 describe('Controller', () => {
   it('requeues a successful key at the resync interval and forgets its backoff', async () => {
@@ -230,5 +266,176 @@ describe('Controller', () => {
     await h.controller.stop(5);
     await h.running;
     assert.ok(h.at(40).some((l) => l.msg.includes('in flight')));
+  });
+  describe('reconcile deadline', () => {
+    it('counts a reconcile that outlives the deadline as an error, logged once with its key', async () => {
+      const h = harness([pending().step]);
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      h.clock.advance(RECONCILE_TIMEOUT_MS - 1);
+      await flushPromises();
+      assert.equal(await h.count('error'), 0);
+      h.clock.advance(1);
+      await flushPromises();
+      assert.equal(await h.count('error'), 1);
+      const errors = h.at(50);
+      assert.deepEqual(errors.map((l) => [l.msg, l.key]), [['reconcile timed out', 'ns/a']]);
+      assert.equal(h.backoff.retries('ns/a'), 1, 'retried with backoff');
+      await h.controller.stop(5);
+    });
+
+    it('frees the worker for other keys while the timed-out reconcile still runs', async () => {
+      const h = harness([pending().step]);
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      h.clock.advance(RECONCILE_TIMEOUT_MS);
+      await flushPromises();
+      h.controller.enqueue('ns/b');
+      await flushPromises();
+      assert.deepEqual(h.calls, ['ns/a', 'ns/b']);
+      await h.controller.stop(5);
+    });
+
+    it('hands the key out again only after the timed-out reconcile has settled', async () => {
+      const { slow, h } = await timedOut((s) => [s.step, s.step], 4);
+      await retry(h, 'ns/a');
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      assert.equal(h.calls.length, 1, 'the backoff is over, but the first reconcile is still running');
+      slow.state.settle();
+      await flushPromises();
+      assert.equal(h.calls.length, 2);
+      assert.equal(slow.state.maxRunning, 1);
+      slow.state.settle();
+      await h.controller.stop();
+    });
+
+    it('neither counts nor logs again a timed-out reconcile that fails later, and leaves no unhandled rejection', async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const { slow, h } = await timedOut((s) => [s.step]);
+        slow.state.settle(new Error('late failure'));
+        await flushPromises();
+        assert.deepEqual(unhandled, []);
+        assert.equal(await h.count('error'), 1);
+        assert.equal(h.at(50).length, 1);
+        assert.equal(h.calls.length, 1, 'the late failure does not requeue the key by itself');
+        await h.controller.stop();
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
+    it('stop waits for a timed-out reconcile that is still running', async () => {
+      const { slow, h } = await timedOut((s) => [s.step]);
+      let stopped = false;
+      const stopping = h.controller.stop().then(() => (stopped = true));
+      await flushPromises();
+      assert.equal(stopped, false);
+      slow.state.settle();
+      await stopping;
+      await h.running;
+      assert.ok(h.at(30).some((l) => l.msg === 'controller stopped'));
+    });
+  });
+
+  describe('repeated failures', () => {
+    function recorder() {
+      const seen: [string, string, number][] = [];
+      const hook: RepeatedFailureHook = (key, err, failures) => {
+        seen.push([key, (err as Error).message, failures]);
+        return Promise.resolve();
+      };
+      return { seen, hook };
+    }
+
+    it('calls the hook and warns once when errors and conflicts reach the threshold', async () => {
+      const r = recorder();
+      const h = harness([new Error('one'), conflict(), new Error('three'), new Error('four')], 1, { failureThreshold: 3, onRepeatedFailure: r.hook });
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      await retry(h, 'ns/a');
+      assert.deepEqual(r.seen, []);
+      await retry(h, 'ns/a');
+      assert.deepEqual(r.seen, [['ns/a', 'three', 3]]);
+      const warnings = h.at(40).filter((l) => l.msg === 'reconcile keeps failing');
+      assert.deepEqual(warnings.map((l) => [l.key, l.err?.message]), [['ns/a', 'three']]);
+      await retry(h, 'ns/a');
+      assert.equal(h.calls.length, 4);
+      assert.equal(r.seen.length, 1, 'not again while the streak lasts');
+      assert.equal(h.at(40).filter((l) => l.msg === 'reconcile keeps failing').length, 1);
+      await h.controller.stop();
+    });
+
+    it('starts a new streak after a success', async () => {
+      const r = recorder();
+      const h = harness([new Error('a'), new Error('b'), undefined, new Error('c'), new Error('d')], 1, { failureThreshold: 2, onRepeatedFailure: r.hook });
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      await retry(h, 'ns/a');
+      await retry(h, 'ns/a');
+      assert.equal(h.calls.length, 3, 'succeeded');
+      h.clock.advance(RESYNC_MS);
+      await flushPromises();
+      await retry(h, 'ns/a');
+      assert.deepEqual(r.seen, [
+        ['ns/a', 'b', 2],
+        ['ns/a', 'd', 2],
+      ]);
+      await h.controller.stop();
+    });
+
+    it('reports a streak of expected waits (quiet retries, conflicts) only after four times the threshold', async () => {
+      const r = recorder();
+      const quiet = () => Object.assign(new Error('not replicated yet'), { retryQuietly: true });
+      const h = harness([quiet(), conflict(), quiet(), quiet(), quiet(), quiet(), quiet(), quiet()], 1, { failureThreshold: 2, onRepeatedFailure: r.hook });
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      for (let i = 0; i < 6; i++) await retry(h, 'ns/a');
+      assert.deepEqual(r.seen, [], 'seven expected waits are below 2 x 4');
+      await retry(h, 'ns/a');
+      assert.deepEqual(r.seen, [['ns/a', 'not replicated yet', 8]]);
+      await h.controller.stop();
+    });
+
+    it('does not count a terminal error, which ends the streak', async () => {
+      const r = recorder();
+      const h = harness([new Error('a'), new TerminalError('bad spec'), new Error('b')], 1, { failureThreshold: 2, onRepeatedFailure: r.hook });
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      await retry(h, 'ns/a');
+      h.clock.advance(RESYNC_MS);
+      await flushPromises();
+      assert.equal(h.calls.length, 3);
+      assert.deepEqual(r.seen, []);
+      await h.controller.stop();
+    });
+
+    it('counts a timed-out reconcile as a failure', async () => {
+      const r = recorder();
+      const h = harness([new Error('a'), pending().step], 1, { failureThreshold: 2, onRepeatedFailure: r.hook });
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      await retry(h, 'ns/a');
+      h.clock.advance(RECONCILE_TIMEOUT_MS);
+      await flushPromises();
+      assert.equal(r.seen.length, 1);
+      assert.match(r.seen[0]?.[1] ?? '', /did not finish within 10s/);
+      await h.controller.stop(5);
+    });
+
+    it('logs a failing hook at warn and keeps reconciling', async () => {
+      const h = harness([new Error('a'), new Error('b')], 1, { failureThreshold: 1, onRepeatedFailure: () => Promise.reject(new Error('events unavailable')) });
+      h.controller.enqueue('ns/a');
+      await flushPromises();
+      const warning = h.at(40).find((l) => l.msg === 'repeated-failure hook failed');
+      assert.equal(warning?.err?.message, 'events unavailable');
+      assert.equal(warning?.key, 'ns/a');
+      await retry(h, 'ns/a');
+      assert.equal(h.calls.length, 2);
+      await h.controller.stop();
+    });
   });
 });

@@ -12,6 +12,38 @@ import { CLOUD_ACCOUNT_PLURAL, FIELD_MANAGER, GROUP, VERSION, WORKLOAD_IDENTITY_
 import type { CloudAccount, CloudAccountStatus, WorkloadIdentity, WorkloadIdentityStatus } from '../api/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
+/**
+ * A server-side apply refused because another field manager owns a field with another value (kubectl annotate,
+ * Helm, client-side apply): no retry fixes it, so it is a condition naming the managers, not a requeue.
+ */
+export class FieldConflictError extends Error {
+  readonly conflicts: { manager: string; field: string }[];
+  constructor(conflicts: { manager: string; field: string }[], options?: { cause?: unknown }) {
+    super(`field conflict: ${conflicts.map((c) => `${c.field} owned by ${c.manager}`).join(', ')}`, options);
+    this.name = 'FieldConflictError';
+    this.conflicts = conflicts;
+  }
+}
+
+/** The FieldManagerConflict causes of a 409 Status, or undefined for any other error (an optimistic 409 has none). */
+export function fieldConflicts(err: unknown): { manager: string; field: string }[] | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err) || err.code !== 409 || !('body' in err)) return undefined;
+  let body: unknown = err.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const causes = (body as { details?: { causes?: { reason?: string; message?: string; field?: string }[] } } | undefined)?.details?.causes ?? [];
+  const conflicts = causes
+    .filter((c) => c.reason === 'FieldManagerConflict')
+    // "conflict with \"kubectl-annotate\" using v1"
+    .map((c) => ({ manager: /"([^"]+)"/.exec(c.message ?? '')?.[1] ?? c.message ?? 'another manager', field: c.field ?? '' }));
+  return conflicts.length ? conflicts : undefined;
+}
+
 export interface EventTarget {
   apiVersion: string;
   kind: string;
@@ -28,9 +60,10 @@ export interface KubePort {
   /**
    * Server-side applies exactly `annotations` on a ServiceAccount under `fieldManager` (one per cloud): keys we set before and
    * leave out now are removed, keys other managers own are untouched. The uid precondition keeps an apply from
-   * ever creating a ServiceAccount that was deleted meanwhile.
+   * ever creating a ServiceAccount that was deleted meanwhile. Throws FieldConflictError when another manager owns
+   * one of the keys with another value, unless `force` takes it over.
    */
-  applyServiceAccountAnnotations(sa: V1ServiceAccount, annotations: Record<string, string>, fieldManager: string): Promise<void>;
+  applyServiceAccountAnnotations(sa: V1ServiceAccount, annotations: Record<string, string>, fieldManager: string, opts?: { force?: boolean }): Promise<void>;
   recordEvent(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
@@ -98,23 +131,30 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
       );
     },
 
-    async applyServiceAccountAnnotations(sa, annotations, fieldManager) {
+    async applyServiceAccountAnnotations(sa, annotations, fieldManager, opts) {
       counted('serviceaccounts', 'apply');
       const name = sa.metadata?.name ?? '';
       const namespace = sa.metadata?.namespace ?? '';
-      await core.patchNamespacedServiceAccount(
-        {
-          name,
-          namespace,
-          fieldManager,
-          body: {
-            apiVersion: 'v1',
-            kind: 'ServiceAccount',
-            metadata: { name, namespace, uid: sa.metadata?.uid, ...(Object.keys(annotations).length ? { annotations } : {}) },
+      try {
+        await core.patchNamespacedServiceAccount(
+          {
+            name,
+            namespace,
+            fieldManager,
+            ...(opts?.force ? { force: true } : {}),
+            body: {
+              apiVersion: 'v1',
+              kind: 'ServiceAccount',
+              metadata: { name, namespace, uid: sa.metadata?.uid, ...(Object.keys(annotations).length ? { annotations } : {}) },
+            },
           },
-        },
-        apply,
-      );
+          apply,
+        );
+      } catch (err) {
+        const conflicts = fieldConflicts(err);
+        if (conflicts) throw new FieldConflictError(conflicts, { cause: err });
+        throw err;
+      }
     },
 
     async recordEvent(target, type, reason, message) {

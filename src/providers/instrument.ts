@@ -1,6 +1,7 @@
-// Wraps every cloud SDK call: waits for the cloud account's rate limiter, counts the call by operation and result
-// code, times it, and converts SDK errors into CloudError through the cloud's classifier.
+// Wraps every cloud SDK call: waits for the cloud account's rate limiter, gives the call a deadline, counts the call
+// by operation and result code, times it, and converts SDK errors into CloudError through the cloud's classifier.
 import type { Cloud } from '../api/types.ts';
+import { realTimers, type Timers } from '../controller/timers.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { CloudError } from './cloud-error.ts';
 
@@ -10,21 +11,46 @@ export interface CallLimiter {
 
 export type Classify = (operation: string, err: unknown) => CloudError;
 
-export type CloudCall = <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
+/** Runs `fn` as one cloud call; `fn` hands `signal` to the SDK so a call past its deadline is really cancelled. */
+export type CloudCall = <T>(operation: string, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>;
 
-export function instrumentedCall(cloud: Cloud, limiter: CallLimiter, metrics: Metrics, classify: Classify): CloudCall {
-  return async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+export interface CallOptions {
+  /** How long a call may take once the rate limiter has let it through (CONVENTIONS habit 5: every call out of the process has a deadline). */
+  timeoutMs: number;
+  /** Where the calls go (a URL), so a timeout says which endpoint to check. */
+  endpoint: string;
+  timers?: Timers;
+}
+
+export function instrumentedCall(cloud: Cloud, limiter: CallLimiter, metrics: Metrics, classify: Classify, opts: CallOptions): CloudCall {
+  if (!(opts.timeoutMs > 0)) throw new RangeError('cloud call timeoutMs must be > 0');
+  const timers = opts.timers ?? realTimers;
+  return async <T>(operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    // The wait for a token is the limiter's business, not the cloud's: the deadline starts after it.
     await limiter.take();
     const stop = metrics.cloudApiDuration.startTimer({ cloud, operation });
+    const abort = new AbortController();
+    let timedOut: CloudError | undefined;
+    let timer: unknown;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = timers.setTimeout(() => {
+        timedOut = new CloudError('retryable', 'Timeout', operation, `${operation} at ${opts.endpoint} did not answer within ${opts.timeoutMs / 1000}s`);
+        // Rejected before the abort, so the race settles with the timeout and not with the SDK's abort error.
+        reject(timedOut);
+        abort.abort(timedOut);
+      }, opts.timeoutMs);
+    });
     try {
-      const result = await fn();
+      // A call that ignores the signal keeps running, but nobody waits for it; the race holds its rejection.
+      const result = await Promise.race([fn(abort.signal), deadline]);
       metrics.cloudApiCalls.inc({ cloud, operation, code: 'OK' });
       return result;
     } catch (err) {
-      const classified = err instanceof CloudError ? err : classify(operation, err);
+      const classified = timedOut ?? (err instanceof CloudError ? err : classify(operation, err));
       metrics.cloudApiCalls.inc({ cloud, operation, code: classified.code });
       throw classified;
     } finally {
+      timers.clearTimeout(timer);
       stop();
     }
   };

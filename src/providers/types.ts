@@ -1,25 +1,40 @@
-// The one contract every mechanism implements (DESIGN §5). `validate` and `desired` are pure; `observe` only
-// reads (a missing cloud object is a state, not an error); `ensure` and `delete` are safe to repeat.
+// The one contract every mechanism implements (DESIGN §5). `validate`, `desired`, `continues` and `intent` are pure;
+// `observe` only reads (a missing cloud object is a state, not an error); `ensure` and `revoke` are safe to repeat.
+// What a provider may have created is described by a ProvisionedRecord that the reconciler keeps in status: `intent`
+// says what to record before `ensure` writes anything, `ensure` returns the exact record afterwards, and `revoke`
+// tears down from the record alone — never from the spec of the moment.
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Reason } from '../api/constants.ts';
-import type { CloudAccount, Cloud, WorkloadIdentitySpec, WorkloadIdentityStatus } from '../api/types.ts';
+import type { CloudAccount, Cloud, ProvisionedRecord, WorkloadIdentitySpec, WorkloadIdentityStatus } from '../api/types.ts';
 
-/** Everything a provider may know about one WorkloadIdentity. The subject is derived, never user-typed. */
-export interface IdentityContext {
+/** The WorkloadIdentity a cloud object belongs to: the ownership marker and the ServiceAccount it trusts. */
+export interface Owner {
   /** Ownership marker value for this cluster (operator config). */
   cluster: string;
   namespace: string;
   name: string;
+  serviceAccountName: string;
+}
+
+/** The cloud-specific part of a record: what a provider writes and reads back. */
+export type CloudRecord = Pick<ProvisionedRecord, 'aws' | 'gcp' | 'azure'>;
+
+/** Everything a provider may know about one WorkloadIdentity. The subject is derived, never user-typed. */
+export interface IdentityContext extends Owner {
   /** The WorkloadIdentity's uid: distinguishes a recreated object from its predecessor (idempotency tokens). */
   uid: string;
-  serviceAccountName: string;
   /** `system:serviceaccount:<namespace>:<serviceAccountName>`. */
   subject: string;
   spec: WorkloadIdentitySpec;
   account: CloudAccount;
   /** The issuer the CloudAccount resolved (status.issuer). */
   issuer: string;
-  /** The status as last written, for what a provider must remember across restarts (where it granted). */
-  status?: WorkloadIdentityStatus;
+  /**
+   * The record of what was provisioned, when it describes the same cloud identity (`Provider.continues`): what is
+   * in it and no longer desired is removed by `ensure`. A record of another identity is revoked before the context
+   * is built, so it never appears here.
+   */
+  record?: CloudRecord | undefined;
   /** The ServiceAccount's current annotations; undefined while it does not exist. */
   serviceAccountAnnotations: Record<string, string> | undefined;
   /**
@@ -45,6 +60,8 @@ export interface Change {
 export interface Provisioned {
   /** Status fields the provider owns (identity, aws/gcp/azure blocks, audience). */
   status: Pick<WorkloadIdentityStatus, 'identity' | 'audience' | 'aws' | 'gcp' | 'azure'>;
+  /** Exactly what exists now and is ours: the record after this converge. */
+  record: CloudRecord;
   /** The annotations the ServiceAccount must carry (empty for mechanisms that need none). */
   serviceAccountAnnotations: Record<string, string>;
   /** What pods additionally need, appended to the ServiceAccountReady message (e.g. a label the webhook reads). */
@@ -85,10 +102,39 @@ export interface Provider<Desired = unknown, Observed = unknown> {
   readonly mechanism: string;
   /** Problems with the spec that the API schema cannot catch; each a sentence a person can act on. */
   validate(ctx: IdentityContext): string[];
+  /**
+   * Whether `record` names the same cloud identity this context converges (same account, same role, service
+   * account or managed identity, same place): `ensure` then takes over from it. False means the record names
+   * another identity, which is revoked first (break before make).
+   */
+  continues(record: CloudRecord, ctx: IdentityContext): boolean;
   desired(ctx: IdentityContext): Desired;
   observe(desired: Desired): Promise<Observed>;
+  /**
+   * Everything `ensure` may create or grant given what `observe` saw, merged with `ctx.record`: written to the
+   * record before `ensure` runs, so a crash between a cloud write and the status write never loses track of it.
+   */
+  intent(desired: Desired, observed: Observed): CloudRecord;
   ensure(desired: Desired, observed: Observed): Promise<Provisioned>;
-  delete(desired: Desired): Promise<Revoked>;
+  /**
+   * Removes everything `record` names that carries this owner's marker — trust, grants, then the identity — and
+   * nothing else. Complete only once the cloud confirms.
+   */
+  revoke(record: CloudRecord, owner: Owner): Promise<Revoked>;
+  /** What this mechanism means for running pods. */
+  readonly pods: PodCredentials;
+}
+
+/**
+ * Which credentials a running pod carries, as the mechanism's webhook injected them when the pod was created: the
+ * reconciler uses it for WorkloadsUpToDate and the restart of stale workloads, the AWS provider to know when an old
+ * credential path has no users left.
+ */
+export interface PodCredentials {
+  /** False when nothing is injected into pods (GKE's metadata server): pods never need a restart. */
+  readonly injected: boolean;
+  /** Why a running pod does not use the identity as `status` describes it now, or undefined when it does. */
+  staleReason(pod: V1Pod, status: WorkloadIdentityStatus): string | undefined;
 }
 
 /** What a cloud says about an account: whether this cluster's issuer is trusted there, and if not, the fix. */

@@ -108,4 +108,20 @@ describe('wireTriggers', () => {
     serviceAccounts.set(serviceAccount({ team: 'books' }));
     assert.deepEqual(enqueued, ['shop/catalog']);
   });
+
+  it('reconciles the siblings of a ServiceAccount when one changes its spec or its record moves to another cloud', () => {
+    identities.set(identity({ name: 'rival' }));
+    identities.set(identity({ finalizers: [FINALIZER] }));
+    enqueued = [];
+    identities.set(identity({ generation: 2, finalizers: [FINALIZER] }));
+    assert.deepEqual(enqueued.sort(), ['shop/catalog', 'shop/rival']);
+
+    enqueued = [];
+    identities.set({ ...identity({ generation: 2, finalizers: [FINALIZER] }), status: { provisioned: { cloud: 'aws', cloudAccount: 'prod', mechanism: 'IRSA' } } });
+    assert.deepEqual(enqueued, ['shop/rival'], 'our own status write is not a reconcile of ourselves, but a rival must look again');
+
+    enqueued = [];
+    identities.set({ ...identity({ generation: 2, finalizers: [FINALIZER] }), status: { provisioned: { cloud: 'aws', cloudAccount: 'prod', mechanism: 'PodIdentity' } } });
+    assert.deepEqual(enqueued, [], 'the same cloud is the same claim');
+  });
 });

@@ -85,9 +85,21 @@ export function wireTriggers(opts: {
     },
     identityChanged,
   );
-  identities.onChange(wi.changed);
+  // Who holds a ServiceAccount's identity in a cloud changes when a sibling's spec or record does: a sibling that
+  // switched into a cloud makes a holder-less rival lose, one whose revocation finished lets a waiting rival take
+  // over (the conflict rule in reconciler/workload-identity/admit.ts). Those siblings look again at once.
+  const siblingsOf = (obj: WorkloadIdentity) =>
+    identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata.namespace && o.metadata.name !== obj.metadata.name && o.spec.serviceAccountName === obj.spec.serviceAccountName);
+  const claim = onMeaningfulChange((obj: WorkloadIdentity) => JSON.stringify([obj.metadata.generation, obj.status?.provisioned?.cloud ?? null]), (obj: WorkloadIdentity, first) => {
+    if (!first) siblingsOf(obj);
+  });
+  identities.onChange((obj) => {
+    wi.changed(obj);
+    claim.changed(obj);
+  });
   identities.onDelete((obj) => {
     wi.deleted(obj);
+    claim.deleted(obj);
     accountController.enqueue(obj.spec.cloudAccountRef.name);
     // A WorkloadIdentity that lost a conflict for this ServiceAccount may now take over.
     identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata.namespace && o.spec.serviceAccountName === obj.spec.serviceAccountName);

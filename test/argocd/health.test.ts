@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { REASON, type Reason } from '../../src/api/constants.ts';
 import type { Condition } from '../../src/api/types.ts';
 import { mergeConditions } from '../../src/domain/conditions.ts';
-import { workloadIdentityConditions } from '../../src/reconciler/conditions.ts';
+import { workloadIdentityConditions } from '../../src/reconciler/workload-identity/conditions.ts';
 import { ARGO_HEALTH_STATUSES, runHealthCheck, toLuaLiteral, type HealthResult } from './lua.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -22,7 +22,7 @@ const configMap = parse(readFileSync(FILE, 'utf8')) as { kind: string; metadata:
 const scripts = { WorkloadIdentity: configMap.data[WI_KEY] ?? '', CloudAccount: configMap.data[CA_KEY] ?? '' };
 
 /** Reasons after which nothing converges until a person changes something: Argo CD shows these as Degraded. */
-const TERMINAL = ['InvalidSpec', 'CloudRejected', 'CloudMismatch', 'Conflict', 'NotOwned', 'QuotaExceeded', 'GuardrailViolation', 'NamespaceNotAllowed'];
+const TERMINAL = ['InvalidSpec', 'CloudRejected', 'CloudMismatch', 'Conflict', 'NotOwned', 'QuotaExceeded', 'GuardrailViolation', 'NamespaceNotAllowed', 'AnnotationConflict'];
 
 const condition = (type: string, status: Condition['status'], reason: string, message: string, observedGeneration?: number): Condition => ({
   type,

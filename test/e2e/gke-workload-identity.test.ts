@@ -183,8 +183,9 @@ describe('GKE Workload Identity end to end', () => {
     const ksa = await core().readNamespacedServiceAccount({ namespace: ns, name: 'catalog-sa' });
     assert.equal(ksa.metadata?.annotations?.['iam.gke.io/gcp-service-account'], email);
     assert.equal(wi.status?.identity, email);
-    assert.deepEqual({ ...wi.status?.gcp, grantedResources: undefined }, { serviceAccountEmail: email, member: me, grantedResources: undefined });
-    assert.equal(wi.status?.gcp?.grantedResources?.length, 4, 'status remembers the four resources granted on');
+    assert.deepEqual(wi.status?.gcp, { serviceAccountEmail: email, member: me });
+    assert.equal(wi.status?.provisioned?.gcp?.serviceAccountEmail, email, 'the record names the service account');
+    assert.equal(new Set(wi.status?.provisioned?.gcp?.grants?.map((g) => g.resource)).size, 4, 'the record remembers the four resources granted on');
     for (const type of ['IdentityReady', 'TrustReady', 'PermissionsReady', 'ServiceAccountReady', 'Ready']) {
       assert.equal(condition(wi, type)?.status, 'True', type);
     }

@@ -14,6 +14,9 @@ export const TEST_SUBSCRIPTION = '00000000-0000-0000-0000-0000000000a1';
 export const TEST_TENANT = '00000000-0000-0000-0000-0000000000b2';
 export const TEST_RESOURCE_GROUP = 'keyless-identities';
 export const DATA_RESOURCE_GROUP = 'bookstore-data';
+/** A second subscription of the same tenant, with a resource group, for assignments outside the account's own. */
+export const OTHER_SUBSCRIPTION = '00000000-0000-0000-0000-0000000000c3';
+export const OTHER_RESOURCE_GROUP = 'partner-data';
 
 export interface TestAzure {
   emulator: AzureEmulator;
@@ -22,6 +25,8 @@ export interface TestAzure {
   ca: string;
   msi(): ManagedServiceIdentityClient;
   authorization(): AuthorizationManagementClient;
+  /** The authorization client of another subscription, such as OTHER_SUBSCRIPTION. */
+  authorizationIn(subscriptionId: string): AuthorizationManagementClient;
   stop(): Promise<void>;
 }
 
@@ -36,6 +41,7 @@ export async function startTestAzure(config: Partial<EmulatorConfig> = {}): Prom
     resourceGroups: [
       { subscriptionId: TEST_SUBSCRIPTION, name: TEST_RESOURCE_GROUP },
       { subscriptionId: TEST_SUBSCRIPTION, name: DATA_RESOURCE_GROUP },
+      { subscriptionId: OTHER_SUBSCRIPTION, name: OTHER_RESOURCE_GROUP },
     ],
     config,
   });
@@ -46,6 +52,7 @@ export async function startTestAzure(config: Partial<EmulatorConfig> = {}): Prom
     ca: tls.ca,
     msi: () => new ManagedServiceIdentityClient(credential, TEST_SUBSCRIPTION, options),
     authorization: () => new AuthorizationManagementClient(credential, TEST_SUBSCRIPTION, options),
+    authorizationIn: (subscriptionId) => new AuthorizationManagementClient(credential, subscriptionId, options),
     stop: async () => {
       await emulator.close();
       rmSync(dir, { recursive: true, force: true });

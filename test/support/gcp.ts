@@ -2,7 +2,7 @@
 // through its HTTP admin API like any other client would, and the real Google REST clients for the tests' own
 // reads. The tests read with their own token, so the emulator's call log tells the operator's calls apart.
 import { startGcpEmulator } from '../emulators/gcp/server.ts';
-import type { Faults, LoggedCall } from '../emulators/gcp/state.ts';
+import type { Faults, LoggedCall, PolicyWrite } from '../emulators/gcp/state.ts';
 import { OAuth2Client } from 'google-auth-library';
 import { createGcpPort } from '../../src/providers/gke-workload-identity/gcp-client.ts';
 import { classifyGcpError } from '../../src/providers/gke-workload-identity/errors.ts';
@@ -25,6 +25,8 @@ export interface GcpTestEmulator {
   /** The operator's calls since the log was last cleared. */
   operatorCalls(): Promise<LoggedCall[]>;
   clearLog(): Promise<void>;
+  /** Every policy version written so far, by anyone, in order. */
+  policyWrites(): Promise<PolicyWrite[]>;
   stop(): Promise<void>;
 }
 
@@ -44,7 +46,7 @@ export async function startGcpTestEmulator(): Promise<GcpTestEmulator> {
   auth.setCredentials({ access_token: TEST_TOKEN, expiry_date: Date.now() + 24 * 3600 * 1000 });
   const call: CloudCall = async (operation, fn) => {
     try {
-      return await fn();
+      return await fn(new AbortController().signal);
     } catch (err) {
       throw classifyGcpError(operation, err);
     }
@@ -60,6 +62,7 @@ export async function startGcpTestEmulator(): Promise<GcpTestEmulator> {
     setFaults: async (faults) => void (await adminCall('POST', 'faults', faults)),
     operatorCalls: async () => ((await adminCall('GET', 'log')) as { calls: LoggedCall[] }).calls.filter((c) => c.caller === OPERATOR_TOKEN),
     clearLog: async () => void (await adminCall('DELETE', 'log')),
+    policyWrites: async () => ((await adminCall('GET', 'policy-writes')) as { writes: PolicyWrite[] }).writes,
     stop: () => emulator.close(),
   };
 }

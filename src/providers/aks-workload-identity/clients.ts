@@ -25,6 +25,8 @@ export interface AzureClientOptions {
   metrics: Metrics;
   callsPerSecond: number;
   burst: number;
+  /** The deadline of one call, the SDK's own retries included. */
+  callTimeoutMs: number;
   config: AzureConfig;
 }
 
@@ -52,7 +54,8 @@ export function azureClientCache(opts: AzureClientOptions): (account: CloudAccou
       retryOptions: { maxRetries: opts.config.maxRetries },
       userAgentOptions: { userAgentPrefix: 'keyless' },
     };
-    const call = instrumentedCall('azure', new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst }), opts.metrics, classifyAzureError);
+    const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
+    const call = instrumentedCall('azure', limiter, opts.metrics, classifyAzureError, { timeoutMs: opts.callTimeoutMs, endpoint: opts.config.endpoint });
     const clients: AzureAccountClients = {
       msi: createMsiPort(new ManagedServiceIdentityClient(credential, spec.subscriptionId, clientOptions), spec.resourceGroup, call),
       authorization: createAuthorizationPort(new AuthorizationManagementClient(credential, spec.subscriptionId, clientOptions), call),

@@ -1,8 +1,9 @@
 // The pure half of the AKS provider: names, ownership marker, the federated credential and the role assignments
 // one WorkloadIdentity asks for, and the spec checks the API schema cannot make. No I/O here.
-import { AUDIENCE, MARKER } from '../../api/constants.ts';
+import { AUDIENCE } from '../../api/constants.ts';
 import type { AzureCloudAccountSpec } from '../../api/types.ts';
 import { boundedName, identityKey } from '../../domain/naming.ts';
+import { markerTags } from '../ownership.ts';
 import type { IdentityContext } from '../types.ts';
 import type { RoleAssignment } from './arm-port.ts';
 import { KEYLESS_NAMESPACE, isUuid, uuidv5 } from './uuid.ts';
@@ -39,7 +40,12 @@ export interface AksDesired {
   adopt: boolean;
   credential: DesiredCredential;
   grants: DesiredGrant[];
-  /** Where assignments of our principal are looked for: the account's subscription and each one the spec names. */
+  /** Subscriptions where the spec wants assignments: the account's and each one a scope names (lowercase). */
+  subscriptions: string[];
+  /**
+   * Where assignments of our principal are looked for: the subscriptions above and every one the record says we
+   * assigned roles in, so an assignment the spec (or the guardrails) no longer allows is found and removed.
+   */
   listScopes: string[];
 }
 
@@ -111,14 +117,15 @@ export function azureAccount(ctx: IdentityContext): AzureCloudAccountSpec {
 export function desiredAks(ctx: IdentityContext): AksDesired {
   const account = azureAccount(ctx);
   const grantList = (ctx.spec.azure?.roleAssignments ?? []).map((g) => ({ role: g.role.trim(), scope: canonicalScope(g.scope) }));
-  const subscriptions = new Set([account.subscriptionId.toLowerCase(), ...grantList.map((g) => subscriptionOf(g.scope) ?? '').filter(Boolean)]);
+  const subscriptions = [...new Set([account.subscriptionId.toLowerCase(), ...grantList.map((g) => subscriptionOf(g.scope) ?? '').filter(Boolean)])].sort();
+  const listed = new Set([...subscriptions, ...(ctx.record?.azure?.subscriptions ?? []).map((sub) => sub.toLowerCase())]);
   return {
     subscriptionId: account.subscriptionId,
     resourceGroup: account.resourceGroup,
     location: account.location,
     tenantId: account.tenantId,
     identityName: managedIdentityName(ctx.cluster, ctx.namespace, ctx.name),
-    marker: { [MARKER.cluster]: ctx.cluster, [MARKER.namespace]: ctx.namespace, [MARKER.name]: ctx.name },
+    marker: markerTags(ctx),
     adopt: ctx.adopt === true,
     credential: {
       name: federatedCredentialName(ctx.cluster, ctx.namespace, ctx.name),
@@ -127,7 +134,8 @@ export function desiredAks(ctx: IdentityContext): AksDesired {
       audiences: [AUDIENCE.azure],
     },
     grants: grantList,
-    listScopes: [...subscriptions].sort().map((s) => `/subscriptions/${s}`),
+    subscriptions,
+    listScopes: [...listed].sort().map((sub) => `/subscriptions/${sub}`),
   };
 }
 

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { WorkloadIdentitySpec } from '../../api/types.ts';
 import { CloudError } from '../cloud-error.ts';
-import { ProviderError, type IdentityContext } from '../types.ts';
+import { converge, revokeIntended } from '../fake/contract.ts';
+import { ProviderError } from '../types.ts';
 import { managedIdentityName, roleAssignmentName } from './desired.ts';
 import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
 import { FakeArm } from './fake/arm.ts';
@@ -27,11 +28,6 @@ function setup(opts: { mutex?: KeyedMutex } = {}) {
   const roleIds = new Map<string, string>();
   const provider = new AksWorkloadIdentityProvider({ msi: arm, authorization: arm, credentialWrites: opts.mutex ?? new KeyedMutex(), roleIds });
   return { arm, provider, roleIds };
-}
-
-async function converge(provider: AksWorkloadIdentityProvider, ctx: IdentityContext) {
-  const desired = provider.desired(ctx);
-  return provider.ensure(desired, await provider.observe(desired));
 }
 
 const isProviderError = (reason: string, retryable: boolean) => (err: unknown) => err instanceof ProviderError && err.reason === reason && err.retryable === retryable;
@@ -97,7 +93,7 @@ describe('AksWorkloadIdentityProvider', () => {
     arm.seedIdentity(desired.identityName, { team: 'payments' });
     await assert.rejects(provider.ensure(desired, await provider.observe(desired)), isProviderError('NotOwned', false));
     assert.deepEqual(arm.writes, []);
-    const revoked = await provider.delete(desired);
+    const revoked = await revokeIntended(provider, azureContext(spec));
     assert.equal(revoked.complete, true);
     assert.ok(arm.identities.has(desired.identityName.toLowerCase()), 'the foreign identity survives delete');
   });
@@ -157,7 +153,7 @@ describe('AksWorkloadIdentityProvider', () => {
       assert.equal(left.length, 2);
       assert.ok(left.some((a) => a.name === someoneElse.name), "the other principal's assignment on the same scope and role survives");
 
-      await provider.delete(provider.desired(azureContext(spec)));
+      await revokeIntended(provider, azureContext(spec));
       assert.deepEqual([...arm.assignments.values()].map((a) => a.name), [someoneElse.name], 'and survives delete');
     });
   });
@@ -239,13 +235,54 @@ describe('AksWorkloadIdentityProvider', () => {
     const { arm, provider } = setup();
     await converge(provider, azureContext(spec));
     arm.writes.length = 0;
-    const revoked = await provider.delete(provider.desired(azureContext(spec)));
+    const revoked = await revokeIntended(provider, azureContext(spec));
     assert.equal(revoked.complete, true);
     assert.deepEqual(arm.writes.map((w) => w.split(':')[0]), ['deleteCredential', 'deleteRoleAssignment', 'deleteRoleAssignment', 'deleteIdentity']);
     assert.equal(arm.identities.size, 0);
     assert.equal(arm.assignments.size, 0);
     assert.deepEqual(revoked.changes.map((c) => c.step), ['trust', 'permissions', 'permissions', 'identity']);
-    const again = await provider.delete(provider.desired(azureContext(spec)));
+    const again = await revokeIntended(provider, azureContext(spec));
     assert.equal(again.complete, true, 'a repeated delete is complete at once');
+  });
+});
+
+describe('AksWorkloadIdentityProvider record', () => {
+  const OTHER_SUB = '00000000-0000-0000-0000-0000000000b9';
+  const OTHER_RG = `/subscriptions/${OTHER_SUB}/resourceGroups/other-data`;
+
+  it('records every subscription it may assign in, and keeps looking there after the spec drops one', async () => {
+    const { arm, provider } = setup();
+    const both = azureContext({ roleAssignments: [{ role: READER, scope: DATA_RG }, { role: READER, scope: OTHER_RG }] });
+    const first = await converge(provider, both);
+    assert.deepEqual(first.record.azure?.subscriptions, [SUB, OTHER_SUB].sort());
+    assert.equal(arm.assignments.size, 2);
+
+    // The spec no longer names the other subscription: only the record says an assignment may be there.
+    const dropped = { ...azureContext({ roleAssignments: [{ role: READER, scope: DATA_RG }] }), record: first.record };
+    const desired = provider.desired(dropped);
+    assert.deepEqual(provider.intent(desired, await provider.observe(desired)).azure?.subscriptions, [SUB, OTHER_SUB].sort());
+    const second = await provider.ensure(desired, await provider.observe(desired));
+    assert.deepEqual([...arm.assignments.values()].map((a) => a.scope), [DATA_RG]);
+    assert.deepEqual(second.record.azure?.subscriptions, [SUB]);
+  });
+
+  it('revokes assignments in every recorded subscription, whatever the spec says now', async () => {
+    const { arm, provider } = setup();
+    const first = await converge(provider, azureContext({ roleAssignments: [{ role: READER, scope: OTHER_RG }] }));
+    const revoked = await provider.revoke(first.record, azureContext({}));
+    assert.equal(revoked.complete, true);
+    assert.equal(arm.assignments.size, 0);
+    assert.equal(arm.identities.size, 0);
+  });
+
+  it('continues the same identity only: same subscription, resource group and name', async () => {
+    const { provider } = setup();
+    const ctx = azureContext(spec);
+    const own = (await converge(provider, ctx)).record;
+    const azure = own.azure;
+    assert.ok(azure);
+    assert.equal(provider.continues(own, ctx), true);
+    assert.equal(provider.continues({ azure: { ...azure, resourceGroup: azure.resourceGroup.toUpperCase() } }, ctx), true, 'ARM names are case-insensitive');
+    assert.equal(provider.continues({ azure: { ...azure, resourceGroup: 'moved' } }, ctx), false);
   });
 });

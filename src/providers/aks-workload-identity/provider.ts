@@ -1,14 +1,18 @@
 // AKS workload identity: a user-assigned managed identity owned by one WorkloadIdentity, one federated identity
 // credential trusting exactly this cluster's issuer, the derived subject and the audience api://AzureADTokenExchange,
 // the role assignments the spec lists, and the ServiceAccount annotations the AKS webhook reads.
-import { AUDIENCE, MARKER, REASON, SERVICE_ACCOUNT_ANNOTATION } from '../../api/constants.ts';
+import { AUDIENCE, SERVICE_ACCOUNT_ANNOTATION, REASON } from '../../api/constants.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
-import { ProviderError, type Change, type IdentityContext, type Provider, type Provisioned, type Revoked, type Step } from '../types.ts';
+import { describeTaggedOwner, isOwned, markerTags, notOwned, unmarked } from '../ownership.ts';
+import { stepRunner } from '../steps.ts';
+import { ProviderError, type Change, type CloudRecord, type IdentityContext, type Owner, type Provider, type Provisioned, type Revoked } from '../types.ts';
 import type { AuthorizationPort, FederatedCredential, ManagedIdentity, MsiPort, RoleAssignment } from './arm-port.ts';
 import {
   assignmentRoleGuid,
+  azureAccount,
   desiredAks,
   grants,
+  managedIdentityName,
   roleAssignmentName,
   roleDefinitionId,
   roleGuidOf,
@@ -18,6 +22,7 @@ import {
 } from './desired.ts';
 import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
 import type { KeyedMutex } from './keyed-mutex.ts';
+import { AZURE_POD_CREDENTIALS } from './pods.ts';
 
 /** Entra's hard limit of federated identity credentials per managed identity (no increase possible). */
 export const CREDENTIAL_LIMIT = 20;
@@ -43,41 +48,39 @@ export interface AksDeps {
   roleIds: Map<string, string>;
 }
 
-const REJECTION_HINT: Record<Step, string> = {
-  identity: "Check the CloudAccount's subscriptionId, resourceGroup and location, and that the operator may create managed identities there (Managed Identity Contributor).",
-  trust: "Check the CloudAccount's oidcIssuer.",
-  permissions: 'Fix spec.azure.roleAssignments, and check that the operator may assign roles at those scopes (Role Based Access Control Administrator or User Access Administrator).',
-};
-
-/** Runs one step's calls; a request ARM refuses becomes that step's CloudRejected condition. */
-async function asStep<T>(step: Step, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (!isCloudError(err, 'terminal')) throw err;
-    throw new ProviderError(step, REASON.CloudRejected, `Azure rejected ${err.message}. ${REJECTION_HINT[step]}`, false, { cause: err });
-  }
-}
-
-function isOwned(identity: ManagedIdentity, marker: Record<string, string>): boolean {
-  return Object.entries(marker).every(([k, v]) => identity.tags[k] === v);
-}
-
-/** An identity with none of the marker keys: created outside Keyless, so adoptable on request. */
-function unmarked(identity: ManagedIdentity): boolean {
-  return !Object.keys(identity.tags).some((k) => k.startsWith('keyless.dev/'));
-}
+const asStep = stepRunner({
+  cloud: 'Azure',
+  hints: {
+    identity: "Check the CloudAccount's subscriptionId, resourceGroup and location, and that the operator may create managed identities there (Managed Identity Contributor).",
+    trust: "Check the CloudAccount's oidcIssuer.",
+    permissions: 'Fix spec.azure.roleAssignments, and check that the operator may assign roles at those scopes (Role Based Access Control Administrator or User Access Administrator).',
+  },
+});
 
 const lockKey = (identity: ManagedIdentity) => identity.id.toLowerCase();
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObserved> {
   readonly cloud = 'azure' as const;
   readonly mechanism = 'WorkloadIdentity';
+  readonly pods = AZURE_POD_CREDENTIALS;
   readonly #d: AksDeps;
 
   /** One provider per CloudAccount: the ports carry that account's subscription, resource group and rate limiter. */
   constructor(deps: AksDeps) {
     this.#d = deps;
+  }
+
+  /** The same managed identity: same subscription, resource group and name (ARM names are case-insensitive). */
+  continues(record: CloudRecord, ctx: IdentityContext): boolean {
+    const r = record.azure;
+    const account = azureAccount(ctx);
+    return (
+      r !== undefined &&
+      same(r.subscriptionId, account.subscriptionId) &&
+      same(r.resourceGroup, account.resourceGroup) &&
+      same(r.identityName, managedIdentityName(ctx.cluster, ctx.namespace, ctx.name))
+    );
   }
 
   validate(ctx: IdentityContext): string[] {
@@ -90,16 +93,36 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
 
   async observe(desired: AksDesired): Promise<AksObserved> {
     const identity = await this.#d.msi.getIdentity(desired.identityName);
-    if (!identity || !isOwned(identity, desired.marker)) return { identity, owned: false, credentials: [], assignments: [] };
-    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(identity.name), this.#assignmentsOf(desired, identity.principalId)]);
+    if (!identity || !isOwned(identity.tags, desired.marker)) return { identity, owned: false, credentials: [], assignments: [] };
+    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(identity.name), this.#assignmentsOf(desired.listScopes, identity.principalId)]);
     return { identity, owned: true, credentials, assignments };
+  }
+
+  /** The identity, and every subscription where assignments may exist: those recorded and those the spec names. */
+  intent(desired: AksDesired, observed: AksObserved): CloudRecord {
+    return this.#record(desired, observed.owned ? observed.identity?.id : undefined, desired.listScopes.map((scope) => scope.slice('/subscriptions/'.length)));
+  }
+
+  #record(desired: AksDesired, identityId: string | undefined, subscriptions: string[]): CloudRecord {
+    return {
+      azure: {
+        subscriptionId: desired.subscriptionId,
+        tenantId: desired.tenantId,
+        resourceGroup: desired.resourceGroup,
+        identityName: desired.identityName,
+        ...(identityId ? { identityId } : {}),
+        subscriptions,
+      },
+    };
   }
 
   async ensure(desired: AksDesired, observed: AksObserved): Promise<Provisioned> {
     const changes: Change[] = [];
     let current = observed;
     if (observed.identity && !observed.owned) {
-      if (!desired.adopt || !unmarked(observed.identity)) throw this.#notOwned(observed.identity);
+      if (!desired.adopt || !unmarked(observed.identity.tags)) {
+        throw notOwned('identity', `Managed identity ${observed.identity.id}`, describeTaggedOwner(observed.identity.tags), 'delete or rename that identity, use a different WorkloadIdentity name', { adoptable: true });
+      }
       current = await this.#adopt(desired, observed.identity);
       changes.push({ step: 'identity', action: 'Adopted', message: `Adopted the existing managed identity ${observed.identity.id} (keyless.dev/adopt) and tagged it as owned` });
     }
@@ -116,6 +139,8 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     const c = desired.credential;
     return {
       status: { identity: identity.clientId, audience: AUDIENCE.azure, azure: { clientId: identity.clientId, principalId: identity.principalId, tenantId, identityId: identity.id } },
+      // Assignments outside the spec's subscriptions were removed above, so only those remain to look in.
+      record: this.#record(desired, identity.id, desired.subscriptions),
       serviceAccountAnnotations: { [SERVICE_ACCOUNT_ANNOTATION.azureClientId]: identity.clientId, [SERVICE_ACCOUNT_ANNOTATION.azureTenantId]: tenantId },
       serviceAccountHint: POD_LABEL_HINT,
       messages: {
@@ -130,14 +155,17 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
   }
 
   /**
-   * Federated credentials, then role assignments, then the identity, each confirmed by reading back; complete only
-   * once ARM no longer finds the identity. An identity we do not own is left untouched.
+   * From the record alone: federated credentials, then role assignments in every recorded subscription, then the
+   * identity, each confirmed by reading back; complete only once ARM no longer finds the identity. An identity we do
+   * not own is left untouched.
    */
-  async delete(desired: AksDesired): Promise<Revoked> {
+  async revoke(record: CloudRecord, owner: Owner): Promise<Revoked> {
+    const r = record.azure;
+    if (!r) return { complete: true, message: 'No Azure objects were recorded', changes: [] };
     const { msi, authorization } = this.#d;
-    const identity = await msi.getIdentity(desired.identityName);
-    if (!identity) return { complete: true, message: `Managed identity ${desired.identityName} is gone`, changes: [] };
-    if (!isOwned(identity, desired.marker)) {
+    const identity = await msi.getIdentity(r.identityName);
+    if (!identity) return { complete: true, message: `Managed identity ${r.identityName} is gone`, changes: [] };
+    if (!isOwned(identity.tags, markerTags(owner))) {
       return { complete: true, message: `Managed identity ${identity.id} is not owned by this WorkloadIdentity and was left untouched`, changes: [] };
     }
     const changes: Change[] = [];
@@ -152,11 +180,12 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     });
     if (credentialsLeft) return waiting('its federated credentials');
 
-    for (const a of await this.#assignmentsOf(desired, identity.principalId)) {
+    const scopes = [...new Set([r.subscriptionId, ...(r.subscriptions ?? [])].map((sub) => `/subscriptions/${sub.toLowerCase()}`))];
+    for (const a of await this.#assignmentsOf(scopes, identity.principalId)) {
       await authorization.deleteRoleAssignment(a.scope, a.name);
       changes.push({ step: 'permissions', action: 'Deleted', message: `Deleted role assignment ${a.name} (role ${assignmentRoleGuid(a)}) at ${a.scope}` });
     }
-    if ((await this.#assignmentsOf(desired, identity.principalId)).length) return waiting('its role assignments');
+    if ((await this.#assignmentsOf(scopes, identity.principalId)).length) return waiting('its role assignments');
 
     await msi.deleteIdentity(identity.name);
     changes.push({ step: 'identity', action: 'Deleted', message: `Deleted managed identity ${identity.id}` });
@@ -170,13 +199,13 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
    */
   async #adopt(desired: AksDesired, identity: ManagedIdentity): Promise<AksObserved> {
     const tagged = await asStep('identity', () => this.#d.msi.putIdentity(identity.name, { location: identity.location, tags: { ...identity.tags, ...desired.marker } }));
-    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(tagged.name), this.#assignmentsOf(desired, tagged.principalId)]);
+    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(tagged.name), this.#assignmentsOf(desired.listScopes, tagged.principalId)]);
     return { identity: tagged, owned: true, credentials, assignments };
   }
 
   /** Our principal's assignments in every subscription we look at; the filter is checked again, never trusted. */
-  async #assignmentsOf(desired: AksDesired, principalId: string): Promise<RoleAssignment[]> {
-    const lists = await Promise.all(desired.listScopes.map((scope) => this.#d.authorization.listRoleAssignments(scope, principalId)));
+  async #assignmentsOf(scopes: string[], principalId: string): Promise<RoleAssignment[]> {
+    const lists = await Promise.all(scopes.map((scope) => this.#d.authorization.listRoleAssignments(scope, principalId)));
     const seen = new Set<string>();
     return lists.flat().filter((a) => {
       if (a.principalId.toLowerCase() !== principalId.toLowerCase() || seen.has(a.name.toLowerCase())) return false;
@@ -284,18 +313,6 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     }
     this.#d.roleIds.set(role.toLowerCase(), guid);
     return guid;
-  }
-
-  #notOwned(identity: ManagedIdentity): ProviderError {
-    const ns = identity.tags[MARKER.namespace];
-    const name = identity.tags[MARKER.name];
-    const owner = ns && name ? ` It belongs to ${ns}/${name} (cluster ${identity.tags[MARKER.cluster] ?? 'unknown'}).` : ' It has no Keyless ownership tags.';
-    return new ProviderError(
-      'identity',
-      REASON.NotOwned,
-      `Managed identity ${identity.id} already exists and is not owned by this WorkloadIdentity.${owner} Keyless never modifies an identity it does not own: delete or rename that identity, use a different WorkloadIdentity name, or — for an identity created outside Keyless — annotate the WorkloadIdentity keyless.dev/adopt: "true" where the CloudAccount sets guardrails.allowAdoption.`,
-      false,
-    );
   }
 
   #limitReached(identity: ManagedIdentity, cause?: unknown): ProviderError {

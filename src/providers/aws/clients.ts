@@ -21,6 +21,10 @@ export interface AwsClientOptions {
   callsPerSecond: number;
   burst: number;
   maxAttempts: number;
+  /** The deadline of one call (the SDK's own retries included). */
+  callTimeoutMs: number;
+  /** AWS_ENDPOINT_URL_IAM / _EKS as the SDK will use them (config.ts); undefined means AWS's public endpoints. */
+  endpoints: { iam: string | undefined; eks: string | undefined };
 }
 
 export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) => AwsAccountClients {
@@ -29,11 +33,12 @@ export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) 
     const region = account.spec.aws?.region ?? 'us-east-1';
     const cached = cache.get(account.metadata.name);
     if (cached?.region === region) return cached.clients;
+    // One bucket for both services: the limit is per account, the deadline message per endpoint.
     const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
-    const call = instrumentedCall('aws', limiter, opts.metrics, classifyAwsError);
+    const callTo = (endpoint: string) => instrumentedCall('aws', limiter, opts.metrics, classifyAwsError, { timeoutMs: opts.callTimeoutMs, endpoint });
     const clients = {
-      iam: createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), call),
-      eks: createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), call),
+      iam: createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.iam ?? 'https://iam.amazonaws.com')),
+      eks: createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.eks ?? `https://eks.${region}.amazonaws.com`)),
     };
     cache.set(account.metadata.name, { region, clients });
     return clients;

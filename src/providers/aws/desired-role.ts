@@ -5,12 +5,14 @@ import { parseDurationSeconds } from '../../domain/duration.ts';
 import type { IdentityContext } from '../types.ts';
 import { partitionOf, roleArn } from './arn.ts';
 import { policySize, renderInlinePolicy, type PolicyDocument } from './policy-document.ts';
-import { ownershipMarker, type DesiredRole } from './role.ts';
+import { markerTags } from '../ownership.ts';
+import type { DesiredRole } from './role.ts';
 
 /** IAM quotas (IAM User Guide, "IAM and AWS STS quotas"): trust policy and aggregate inline policy sizes. */
 export const TRUST_POLICY_MAX = 2048;
 export const INLINE_POLICY_MAX = 10240;
 const DEFAULT_SESSION_SECONDS = 3600;
+export const ROLE_NAME_PREFIX = 'keyless-';
 
 export function awsAccount(ctx: IdentityContext) {
   const aws = ctx.account.spec.aws;
@@ -43,8 +45,8 @@ export function desiredRole(ctx: IdentityContext, trustPolicy: PolicyDocument): 
   const spec = ctx.spec.aws ?? {};
   const partition = partitionOf(account.region);
   const path = account.rolePath ?? '/keyless/';
-  const name = awsRoleName(account.roleNamePrefix ?? 'keyless-', ctx.cluster, ctx.namespace, ctx.name);
-  const marker = ownershipMarker(ctx.cluster, ctx.namespace, ctx.name);
+  const name = awsRoleName(account.roleNamePrefix ?? ROLE_NAME_PREFIX, ctx.cluster, ctx.namespace, ctx.name);
+  const marker = markerTags(ctx);
   return {
     name,
     path,

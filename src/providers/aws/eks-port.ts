@@ -64,15 +64,15 @@ export function createEksPort(client: EKSClient, call: CloudCall): EksPort {
   const send = client.send.bind(client);
   return {
     async clusterIssuer(clusterName) {
-      const out = await orUndefined(call('DescribeCluster', () => send(new DescribeClusterCommand({ name: clusterName }))));
+      const out = await orUndefined(call('DescribeCluster', (abortSignal) => send(new DescribeClusterCommand({ name: clusterName }), { abortSignal })));
       return out?.cluster?.identity?.oidc?.issuer;
     },
     async findAssociations(clusterName, namespace, serviceAccount) {
       const ids: string[] = [];
       let nextToken: string | undefined;
       do {
-        const out = await call('ListPodIdentityAssociations', () =>
-          send(new ListPodIdentityAssociationsCommand({ clusterName, namespace, serviceAccount, nextToken })),
+        const out = await call('ListPodIdentityAssociations', (abortSignal) =>
+          send(new ListPodIdentityAssociationsCommand({ clusterName, namespace, serviceAccount, nextToken }), { abortSignal }),
         );
         ids.push(...(out.associations ?? []).map((a) => a.associationId ?? '').filter(Boolean));
         nextToken = out.nextToken;
@@ -80,11 +80,11 @@ export function createEksPort(client: EKSClient, call: CloudCall): EksPort {
       return ids;
     },
     async describeAssociation(clusterName, associationId) {
-      const out = await orUndefined(call('DescribePodIdentityAssociation', () => send(new DescribePodIdentityAssociationCommand({ clusterName, associationId }))));
+      const out = await orUndefined(call('DescribePodIdentityAssociation', (abortSignal) => send(new DescribePodIdentityAssociationCommand({ clusterName, associationId }), { abortSignal })));
       return out ? toAssociation(out.association) : undefined;
     },
     async createAssociation(input) {
-      const out = await call('CreatePodIdentityAssociation', () =>
+      const out = await call('CreatePodIdentityAssociation', (abortSignal) =>
         send(
           new CreatePodIdentityAssociationCommand({
             clusterName: input.clusterName,
@@ -94,18 +94,19 @@ export function createEksPort(client: EKSClient, call: CloudCall): EksPort {
             clientRequestToken: input.clientRequestToken,
             tags: input.tags,
           }),
+          { abortSignal },
         ),
       );
       return toAssociation(out.association);
     },
     async updateAssociationRole(clusterName, associationId, roleArn, clientRequestToken) {
-      const out = await call('UpdatePodIdentityAssociation', () =>
-        send(new UpdatePodIdentityAssociationCommand({ clusterName, associationId, roleArn, clientRequestToken })),
+      const out = await call('UpdatePodIdentityAssociation', (abortSignal) =>
+        send(new UpdatePodIdentityAssociationCommand({ clusterName, associationId, roleArn, clientRequestToken }), { abortSignal }),
       );
       return toAssociation(out.association);
     },
     async deleteAssociation(clusterName, associationId) {
-      await orUndefined(call('DeletePodIdentityAssociation', () => send(new DeletePodIdentityAssociationCommand({ clusterName, associationId }))));
+      await orUndefined(call('DeletePodIdentityAssociation', (abortSignal) => send(new DeletePodIdentityAssociationCommand({ clusterName, associationId }), { abortSignal })));
     },
   };
 }

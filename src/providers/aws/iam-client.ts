@@ -1,5 +1,5 @@
 // IamPort over @aws-sdk/client-iam. Endpoint and credentials come from the SDK's default chains
-// (AWS_ENDPOINT_URL_IAM points it at an emulator); calls go through the account's rate limiter and metrics.
+// (AWS_ENDPOINT_URL_IAM points it at an emulator); calls go through the account's rate limiter, deadline and metrics.
 import {
   AttachRolePolicyCommand,
   CreateRoleCommand,
@@ -60,11 +60,11 @@ export function createIamPort(client: IAMClient, call: CloudCall): IamPort {
   const send = client.send.bind(client);
   return {
     async getRole(name) {
-      const out = await orUndefined(call('GetRole', () => send(new GetRoleCommand({ RoleName: name }))));
+      const out = await orUndefined(call('GetRole', (abortSignal) => send(new GetRoleCommand({ RoleName: name }), { abortSignal })));
       return out?.Role ? toRole(out.Role) : undefined;
     },
     async createRole(input) {
-      const out = await call('CreateRole', () =>
+      const out = await call('CreateRole', (abortSignal) =>
         send(
           new CreateRoleCommand({
             RoleName: input.name,
@@ -75,72 +75,73 @@ export function createIamPort(client: IAMClient, call: CloudCall): IamPort {
             ...(input.permissionsBoundaryArn ? { PermissionsBoundary: input.permissionsBoundaryArn } : {}),
             Tags: Object.entries(input.tags).map(([Key, Value]) => ({ Key, Value })),
           }),
+          { abortSignal },
         ),
       );
       if (!out.Role) throw new Error('CreateRole returned no role');
       return toRole(out.Role);
     },
     async updateAssumeRolePolicy(roleName, policy) {
-      await call('UpdateAssumeRolePolicy', () => send(new UpdateAssumeRolePolicyCommand({ RoleName: roleName, PolicyDocument: policy })));
+      await call('UpdateAssumeRolePolicy', (abortSignal) => send(new UpdateAssumeRolePolicyCommand({ RoleName: roleName, PolicyDocument: policy }), { abortSignal }));
     },
     async updateRole(roleName, update) {
-      await call('UpdateRole', () =>
-        send(new UpdateRoleCommand({ RoleName: roleName, MaxSessionDuration: update.maxSessionDuration, Description: update.description })),
+      await call('UpdateRole', (abortSignal) =>
+        send(new UpdateRoleCommand({ RoleName: roleName, MaxSessionDuration: update.maxSessionDuration, Description: update.description }), { abortSignal }),
       );
     },
     async putRolePermissionsBoundary(roleName, boundaryArn) {
-      await call('PutRolePermissionsBoundary', () => send(new PutRolePermissionsBoundaryCommand({ RoleName: roleName, PermissionsBoundary: boundaryArn })));
+      await call('PutRolePermissionsBoundary', (abortSignal) => send(new PutRolePermissionsBoundaryCommand({ RoleName: roleName, PermissionsBoundary: boundaryArn }), { abortSignal }));
     },
     async deleteRolePermissionsBoundary(roleName) {
-      await ignoreNotFound(call('DeleteRolePermissionsBoundary', () => send(new DeleteRolePermissionsBoundaryCommand({ RoleName: roleName }))));
+      await ignoreNotFound(call('DeleteRolePermissionsBoundary', (abortSignal) => send(new DeleteRolePermissionsBoundaryCommand({ RoleName: roleName }), { abortSignal })));
     },
     async tagRole(roleName, tags) {
-      await call('TagRole', () => send(new TagRoleCommand({ RoleName: roleName, Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) })));
+      await call('TagRole', (abortSignal) => send(new TagRoleCommand({ RoleName: roleName, Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }), { abortSignal }));
     },
     async listRolePolicies(roleName) {
       return paginate(async (Marker) => {
-        const out = await call('ListRolePolicies', () => send(new ListRolePoliciesCommand({ RoleName: roleName, Marker })));
+        const out = await call('ListRolePolicies', (abortSignal) => send(new ListRolePoliciesCommand({ RoleName: roleName, Marker }), { abortSignal }));
         return { items: out.PolicyNames ?? [], marker: out.Marker, truncated: out.IsTruncated };
       });
     },
     async getRolePolicy(roleName, policyName) {
-      const out = await orUndefined(call('GetRolePolicy', () => send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: policyName }))));
+      const out = await orUndefined(call('GetRolePolicy', (abortSignal) => send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: policyName }), { abortSignal })));
       return out?.PolicyDocument ? parseIamDocument(out.PolicyDocument) : undefined;
     },
     async putRolePolicy(roleName, policyName, policy) {
-      await call('PutRolePolicy', () => send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: policyName, PolicyDocument: policy })));
+      await call('PutRolePolicy', (abortSignal) => send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: policyName, PolicyDocument: policy }), { abortSignal }));
     },
     async deleteRolePolicy(roleName, policyName) {
-      await ignoreNotFound(call('DeleteRolePolicy', () => send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: policyName }))));
+      await ignoreNotFound(call('DeleteRolePolicy', (abortSignal) => send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: policyName }), { abortSignal })));
     },
     async listAttachedRolePolicies(roleName) {
       return paginate(async (Marker) => {
-        const out = await call('ListAttachedRolePolicies', () => send(new ListAttachedRolePoliciesCommand({ RoleName: roleName, Marker })));
+        const out = await call('ListAttachedRolePolicies', (abortSignal) => send(new ListAttachedRolePoliciesCommand({ RoleName: roleName, Marker }), { abortSignal }));
         return { items: (out.AttachedPolicies ?? []).map((p) => p.PolicyArn ?? ''), marker: out.Marker, truncated: out.IsTruncated };
       });
     },
     async attachRolePolicy(roleName, policyArn) {
-      await call('AttachRolePolicy', () => send(new AttachRolePolicyCommand({ RoleName: roleName, PolicyArn: policyArn })));
+      await call('AttachRolePolicy', (abortSignal) => send(new AttachRolePolicyCommand({ RoleName: roleName, PolicyArn: policyArn }), { abortSignal }));
     },
     async detachRolePolicy(roleName, policyArn) {
-      await ignoreNotFound(call('DetachRolePolicy', () => send(new DetachRolePolicyCommand({ RoleName: roleName, PolicyArn: policyArn }))));
+      await ignoreNotFound(call('DetachRolePolicy', (abortSignal) => send(new DetachRolePolicyCommand({ RoleName: roleName, PolicyArn: policyArn }), { abortSignal })));
     },
     async listInstanceProfilesForRole(roleName) {
       return paginate(async (Marker) => {
-        const out = await call('ListInstanceProfilesForRole', () => send(new ListInstanceProfilesForRoleCommand({ RoleName: roleName, Marker })));
+        const out = await call('ListInstanceProfilesForRole', (abortSignal) => send(new ListInstanceProfilesForRoleCommand({ RoleName: roleName, Marker }), { abortSignal }));
         return { items: (out.InstanceProfiles ?? []).map((p) => p.InstanceProfileName ?? ''), marker: out.Marker, truncated: out.IsTruncated };
       });
     },
     async removeRoleFromInstanceProfile(instanceProfileName, roleName) {
       await ignoreNotFound(
-        call('RemoveRoleFromInstanceProfile', () => send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: instanceProfileName, RoleName: roleName }))),
+        call('RemoveRoleFromInstanceProfile', (abortSignal) => send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: instanceProfileName, RoleName: roleName }), { abortSignal })),
       );
     },
     async deleteRole(roleName) {
-      await ignoreNotFound(call('DeleteRole', () => send(new DeleteRoleCommand({ RoleName: roleName }))));
+      await ignoreNotFound(call('DeleteRole', (abortSignal) => send(new DeleteRoleCommand({ RoleName: roleName }), { abortSignal })));
     },
     async listOpenIDConnectProviders() {
-      const out = await call('ListOpenIDConnectProviders', () => send(new ListOpenIDConnectProvidersCommand({})));
+      const out = await call('ListOpenIDConnectProviders', (abortSignal) => send(new ListOpenIDConnectProvidersCommand({}), { abortSignal }));
       return (out.OpenIDConnectProviderList ?? []).map((p) => p.Arn ?? '');
     },
   };

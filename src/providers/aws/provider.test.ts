@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AwsMechanism, CloudAccount, WorkloadIdentitySpec } from '../../api/types.ts';
+import { converge, revokeIntended } from '../fake/contract.ts';
 import { ProviderError, type IdentityContext } from '../types.ts';
 import { FakeEks } from './fake/eks.ts';
 import { FakeIam } from './fake/iam.ts';
@@ -51,11 +52,6 @@ function world() {
   const pods = new FakePods();
   const provider = (mechanism: AwsMechanism) => new AwsProvider(mechanism, { iam, eks, pods });
   return { iam, eks, pods, irsa: provider('IRSA'), pod: provider('PodIdentity') };
-}
-
-async function converge(provider: AwsProvider, ctx: IdentityContext) {
-  const desired = provider.desired(ctx);
-  return provider.ensure(desired, await provider.observe(desired));
 }
 
 const sids = (trust: unknown) => ((trust as { Statement: { Sid: string }[] }).Statement ?? []).map((s) => s.Sid).sort();
@@ -130,7 +126,7 @@ describe('AwsProvider (IRSA)', () => {
     iam.seedRole({ name: desired.role.name, path: '/keyless/', trustPolicy: '{"Version":"2012-10-17","Statement":[]}', description: 'someone else', maxSessionDuration: 3600, tags: {} });
     await assert.rejects(provider.ensure(desired, await provider.observe(desired)), (err: unknown) => err instanceof ProviderError && err.reason === 'NotOwned' && !err.retryable);
     assert.deepEqual(iam.writes, []);
-    const revoked = await provider.delete(desired);
+    const revoked = await revokeIntended(provider, context());
     assert.equal(revoked.complete, true);
     assert.ok(iam.roles.has(desired.role.name.toLowerCase()), 'the foreign role survives delete');
   });
@@ -151,7 +147,7 @@ describe('AwsProvider (IRSA)', () => {
     const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
     await converge(provider, context({ managedPolicyArns: ['arn:aws:iam::aws:policy/ReadOnlyAccess'] }));
     iam.writes.length = 0;
-    const revoked = await provider.delete(provider.desired(context()));
+    const revoked = await revokeIntended(provider, context());
     assert.equal(revoked.complete, true);
     assert.deepEqual(iam.writes.map((w) => w.split(':')[0]), ['DeleteRolePolicy', 'DetachRolePolicy', 'DeleteRole']);
     assert.equal(iam.roles.size, 0);
@@ -207,7 +203,7 @@ describe('AwsProvider (Pod Identity)', () => {
     const foreign = w.eks.seed({ clusterName: 'prod', namespace: 'bookstore', serviceAccount: 'catalog-sa', roleArn: 'arn:aws:iam::123456789012:role/other', tags: {} });
     await assert.rejects(converge(w.pod, context()), (err: unknown) => err instanceof ProviderError && err.reason === 'Conflict' && err.message.includes(foreign.associationId));
     assert.equal(w.eks.associations.get(foreign.associationId)?.roleArn, 'arn:aws:iam::123456789012:role/other');
-    const revoked = await w.pod.delete(w.pod.desired(context()));
+    const revoked = await revokeIntended(w.pod, context());
     assert.equal(revoked.complete, true);
     assert.ok(w.eks.associations.has(foreign.associationId), 'delete leaves the foreign association');
   });
@@ -216,10 +212,10 @@ describe('AwsProvider (Pod Identity)', () => {
     const w = world();
     await converge(w.pod, context());
     w.eks.deleteLag = 1;
-    const first = await w.pod.delete(w.pod.desired(context()));
+    const first = await revokeIntended(w.pod, context());
     assert.equal(first.complete, false);
     assert.equal(w.iam.roles.size, 1, 'the role waits');
-    const second = await w.pod.delete(w.pod.desired(context()));
+    const second = await revokeIntended(w.pod, context());
     assert.equal(second.complete, true);
     assert.equal(w.iam.roles.size, 0);
   });
@@ -306,9 +302,61 @@ describe('AwsProvider without an IAM OIDC provider', () => {
   it('still deletes what exists', async () => {
     const w = world();
     await converge(w.irsa, context());
-    const revoked = await w.irsa.delete(w.irsa.desired(noProvider(context())));
+    const revoked = await revokeIntended(w.irsa, noProvider(context()));
     assert.equal(revoked.complete, true);
     assert.equal(w.iam.roles.size, 0);
   });
 });
 
+
+describe('AwsProvider record', () => {
+  it('records the role and the cluster before anything exists, and the same after ensure', async () => {
+    const w = world();
+    const desired = w.pod.desired(context());
+    const intent = w.pod.intent(desired, await w.pod.observe(desired));
+    assert.deepEqual(intent, { aws: { accountId: '123456789012', region: 'us-east-1', roleName: desired.role.name, roleArn: desired.role.arn, clusterName: 'prod' } });
+    const result = await w.pod.ensure(desired, await w.pod.observe(desired));
+    assert.deepEqual(result.record, intent);
+  });
+
+  it('continues a record of the same role in the same account and cluster, and no other', () => {
+    const w = world();
+    const ctx = context();
+    const own = w.irsa.intent(w.irsa.desired(ctx), { role: { role: undefined, inlinePolicyNames: [], inlinePolicy: undefined, managedPolicyArns: [] }, association: undefined });
+    const aws = own.aws;
+    assert.ok(aws);
+    assert.equal(w.irsa.continues(own, ctx), true);
+    assert.equal(w.irsa.continues({ aws: { ...aws, roleName: aws.roleName.toUpperCase() } }, ctx), true, 'IAM role names are case-insensitive');
+    assert.equal(w.irsa.continues({ aws: { ...aws, accountId: '210987654321' } }, ctx), false);
+    assert.equal(w.irsa.continues({ aws: { ...aws, roleName: 'other-prefix-catalog' } }, ctx), false, 'a roleNamePrefix change names another role');
+    assert.equal(aws.clusterName, undefined, 'an IRSA identity has no association to record');
+    assert.equal(w.irsa.continues({ aws: { ...aws, region: 'eu-west-1' } }, ctx), true, 'so a region or cluster change leaves its role alone');
+    assert.equal(w.irsa.continues({ aws: { ...aws, clusterName: 'prod', region: 'eu-west-1' } }, ctx), false, 'an association in another region is another object');
+    assert.equal(w.irsa.continues({ gcp: { projectId: 'p', projectNumber: '1', workloadPool: 'p.svc.id.goog' } }, ctx), false);
+  });
+
+  it('revokes from the record alone, after the account moved to another cluster name', async () => {
+    const w = world();
+    await converge(w.pod, context());
+    const desired = w.pod.desired(context());
+    const record = w.pod.intent(desired, await w.pod.observe(desired));
+    // The CloudAccount now names another cluster: the spec of the moment would look in the wrong place.
+    const moved = context();
+    moved.account = { ...moved.account, spec: { aws: { ...moved.account.spec.aws, accountId: '123456789012', region: 'us-east-1', clusterName: 'elsewhere' } } };
+    assert.equal(w.pod.continues(record, moved), false);
+    const revoked = await w.pod.revoke(record, moved);
+    assert.equal(revoked.complete, true);
+    assert.equal(w.eks.associations.size, 0, 'the association in the recorded cluster is gone');
+    assert.equal(w.iam.roles.size, 0);
+  });
+
+  it('revokes nothing that carries another owner marker', async () => {
+    const w = world();
+    await converge(w.irsa, context());
+    const desired = w.irsa.desired(context());
+    const record = w.irsa.intent(desired, await w.irsa.observe(desired));
+    const revoked = await w.irsa.revoke(record, { cluster: 'c1', namespace: 'bookstore', name: 'someone-else', serviceAccountName: 'catalog-sa' });
+    assert.equal(revoked.complete, true);
+    assert.equal(w.iam.roles.size, 1, 'the role is not the other owner\'s to delete');
+  });
+});

@@ -13,14 +13,16 @@ import type { AwsMechanism } from '../../api/types.ts';
 import { IRSA_SID, irsaTrustStatement } from '../aws-irsa/trust.ts';
 import { deleteAssociation, ensureAssociation, observeAssociation, type DesiredAssociation } from '../eks-pod-identity/association.ts';
 import { POD_IDENTITY_PRINCIPAL, POD_IDENTITY_SID, podIdentityTrustStatement } from '../eks-pod-identity/trust.ts';
-import { ProviderError, type Change, type IdentityContext, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { markerTags } from '../ownership.ts';
+import { ProviderError, type Change, type CloudRecord, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
 import { partitionOf } from './arn.ts';
-import { awsAccount, desiredRole, validateAwsSpec } from './desired-role.ts';
+import { awsRoleName } from '../../domain/naming.ts';
+import { awsAccount, desiredRole, ROLE_NAME_PREFIX, validateAwsSpec } from './desired-role.ts';
 import type { Association, EksPort } from './eks-port.ts';
 import type { IamPort } from './iam-port.ts';
 import type { IamStatement, PolicyDocument } from './policy-document.ts';
 import { INLINE_POLICY_NAME, deleteRole, ensureRole, observeRole, type DesiredRole, type ObservedRole } from './role.ts';
-import type { CredentialPath, WorkloadPods } from './workload-pods.ts';
+import { awsPodCredentials, type CredentialPath, type WorkloadPods } from './workload-pods.ts';
 
 export interface AwsDesired {
   mechanism: AwsMechanism;
@@ -31,6 +33,10 @@ export interface AwsDesired {
   /** The role with only the chosen mechanism's trust statement; a legacy statement may be added in ensure. */
   role: DesiredRole;
   association: DesiredAssociation | undefined;
+  /** The record names a cluster: an association of ours may exist there (until confirmed gone). */
+  recordedAssociation: boolean;
+  accountId: string;
+  region: string;
   namespace: string;
   serviceAccount: string;
   issuer: string;
@@ -64,12 +70,27 @@ function trustDocument(statements: IamStatement[]): PolicyDocument {
 export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
   readonly cloud = 'aws' as const;
   readonly mechanism: AwsMechanism;
+  readonly pods: PodCredentials;
   readonly #d: AwsDeps;
 
   /** One provider per CloudAccount and mechanism: the ports carry that account's rate limiter. */
   constructor(mechanism: AwsMechanism, deps: AwsDeps) {
     this.mechanism = mechanism;
+    this.pods = awsPodCredentials(mechanism);
     this.#d = deps;
+  }
+
+  /**
+   * The same role in the same account; and where the record names a cluster for the Pod Identity association, the
+   * same cluster in the same region (EKS is regional: an association elsewhere is another object).
+   */
+  continues(record: CloudRecord, ctx: IdentityContext): boolean {
+    const r = record.aws;
+    const account = awsAccount(ctx);
+    if (!r || r.accountId !== account.accountId) return false;
+    // IAM role names are unique per account regardless of case.
+    if (r.roleName.toLowerCase() !== awsRoleName(account.roleNamePrefix ?? ROLE_NAME_PREFIX, ctx.cluster, ctx.namespace, ctx.name).toLowerCase()) return false;
+    return r.clusterName === undefined || (r.clusterName === account.clusterName && r.region === account.region);
   }
 
   validate(ctx: IdentityContext): string[] {
@@ -102,6 +123,9 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
             clientRequestToken: createHash('sha256').update(`${ctx.uid}/${role.arn}`).digest('hex').slice(0, 32),
           }
         : undefined,
+      recordedAssociation: ctx.record?.aws?.clusterName !== undefined,
+      accountId: account.accountId,
+      region: account.region,
       namespace: ctx.namespace,
       serviceAccount: ctx.serviceAccountName,
       issuer: ctx.issuer,
@@ -116,6 +140,28 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
     const podTrust = statementsOf(role.role?.trustPolicy).some((s) => s.Sid === POD_IDENTITY_SID);
     const association = desired.association && (desired.mechanism === 'PodIdentity' || podTrust) ? await observeAssociation(this.#d.eks, desired.association) : undefined;
     return { role, association };
+  }
+
+  /**
+   * The role is known before anything is created; the cluster only where a Pod Identity association of ours may
+   * exist (Pod Identity, or an IRSA identity whose old association is not confirmed gone), so renaming the cluster
+   * of an IRSA account leaves its roles alone.
+   */
+  intent(desired: AwsDesired, observed: AwsObserved): CloudRecord {
+    const association = desired.mechanism === 'PodIdentity' || observed.association !== undefined || desired.recordedAssociation;
+    return this.#record(desired, observed.role.role?.arn ?? desired.role.arn, association);
+  }
+
+  #record(desired: AwsDesired, roleArn: string, association: boolean): CloudRecord {
+    return {
+      aws: {
+        accountId: desired.accountId,
+        region: desired.region,
+        roleName: desired.role.name,
+        roleArn,
+        ...(association && desired.association ? { clusterName: desired.association.clusterName } : {}),
+      },
+    };
   }
 
   async ensure(desired: AwsDesired, observed: AwsObserved): Promise<Provisioned> {
@@ -138,6 +184,7 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
 
     // Step 3: the old path goes once nothing depends on it.
     let waitingFor: string | undefined;
+    let associationLeft = desired.mechanism === 'PodIdentity' || (legacy.association && desired.association !== undefined);
     if (legacy.statement || legacy.association) {
       if (legacy.blockers.length) {
         waitingFor = legacy.blockers.join('; ');
@@ -150,6 +197,7 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
           const removed = await deleteAssociation(this.#d.eks, desired.association);
           changes.push(...removed.changes);
           if (!removed.complete) waitingFor = 'EKS to confirm the old Pod Identity association is deleted';
+          else associationLeft = false;
         }
       }
     }
@@ -165,6 +213,7 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
         ...(pod ? {} : { audience: AUDIENCE.irsa }),
         aws: { roleArn: role.arn, roleName: role.name, ...(association && pod ? { associationId: association.associationId } : {}) },
       },
+      record: this.#record(desired, role.arn, associationLeft),
       serviceAccountAnnotations: pod ? {} : { [SERVICE_ACCOUNT_ANNOTATION.awsRoleArn]: role.arn },
       ...(pod ? { serviceAccountHint: POD_IDENTITY_AGENT_HINT } : {}),
       messages: {
@@ -177,17 +226,19 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
     };
   }
 
-  async delete(desired: AwsDesired): Promise<Revoked> {
-    // The association goes first and must be confirmed gone: EKS deletes are eventually consistent.
-    if (desired.association) {
-      const association = await deleteAssociation(this.#d.eks, desired.association);
-      if (!association.complete) {
-        return { complete: false, message: 'Waiting for EKS to confirm the Pod Identity association is deleted', changes: association.changes };
-      }
-      const role = await deleteRole(this.#d.iam, desired.role);
-      return { ...role, changes: [...association.changes, ...role.changes] };
+  /** The association (confirmed gone: EKS deletes are eventually consistent), then the role. */
+  async revoke(record: CloudRecord, owner: Owner): Promise<Revoked> {
+    const r = record.aws;
+    if (!r) return { complete: true, message: 'No AWS objects were recorded', changes: [] };
+    const marker = markerTags(owner);
+    let changes: Change[] = [];
+    if (r.clusterName) {
+      const association = await deleteAssociation(this.#d.eks, { clusterName: r.clusterName, namespace: owner.namespace, serviceAccount: owner.serviceAccountName, marker });
+      changes = association.changes;
+      if (!association.complete) return { complete: false, message: 'Waiting for EKS to confirm the Pod Identity association is deleted', changes };
     }
-    return deleteRole(this.#d.iam, desired.role);
+    const role = await deleteRole(this.#d.iam, { name: r.roleName, arn: r.roleArn, marker });
+    return { ...role, changes: [...changes, ...role.changes] };
   }
 
   /**

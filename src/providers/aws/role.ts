@@ -1,9 +1,10 @@
 // The IAM role behind every AWS mechanism: the trust differs (IRSA's web identity, Pod Identity's service
 // principal), everything else — inline policy, managed attachments, session duration, permissions boundary,
 // ownership tags, drift repair and the deletion order — is shared here.
-import { MARKER, REASON } from '../../api/constants.ts';
 import { isCloudError } from '../cloud-error.ts';
-import { ProviderError, type Change, type Revoked, type Step } from '../types.ts';
+import { describeTaggedOwner, isOwned, notOwned, unmarked } from '../ownership.ts';
+import { stepRunner } from '../steps.ts';
+import type { Change, Revoked } from '../types.ts';
 import type { IamPort, IamRole } from './iam-port.ts';
 import { samePolicy, type PolicyDocument } from './policy-document.ts';
 
@@ -35,46 +36,24 @@ export interface ObservedRole {
   managedPolicyArns: string[];
 }
 
-export function ownershipMarker(cluster: string, namespace: string, name: string): Record<string, string> {
-  return { [MARKER.cluster]: cluster, [MARKER.namespace]: namespace, [MARKER.name]: name };
-}
-
-export function isOwned(tags: Record<string, string>, marker: Record<string, string>): boolean {
-  return Object.entries(marker).every(([k, v]) => tags[k] === v);
-}
-
-const REJECTION_HINT: Record<Step, string> = {
-  identity: 'Check spec.aws.maxSessionDuration and the CloudAccount\'s rolePath, roleNamePrefix, permissionsBoundaryArn and tags.',
-  trust: 'Check the CloudAccount\'s issuer and OIDC provider.',
-  permissions: 'Fix spec.aws.policy or spec.aws.managedPolicyArns.',
-};
-
-/** Runs one step's IAM calls; a request IAM refuses becomes that step's CloudRejected condition. */
-async function asStep<T>(step: Step, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    // The role itself was found moments ago, so a missing entity here is something the spec names (a managed
-    // policy ARN, a boundary) that does not exist: retrying cannot help.
-    if (!isCloudError(err, 'terminal') && !isCloudError(err, 'notFound')) throw err;
-    throw new ProviderError(step, REASON.CloudRejected, `IAM rejected ${err.message}. ${REJECTION_HINT[step]}`, false, { cause: err });
-  }
-}
-
-/** A role with none of the marker keys: created outside Keyless, so adoptable on request. */
-function unmarked(role: IamRole): boolean {
-  return !Object.keys(role.tags).some((k) => k.startsWith('keyless.dev/'));
-}
+/**
+ * A request IAM refuses becomes that step's CloudRejected condition. The role itself was found moments before, so a
+ * missing entity here is something the spec names (a managed policy ARN, a boundary) that does not exist: retrying
+ * cannot help either.
+ */
+const asStep = stepRunner({
+  cloud: 'IAM',
+  rejects: (err) => err.kind === 'terminal' || err.kind === 'notFound',
+  hints: {
+    identity: "Check spec.aws.maxSessionDuration and the CloudAccount's rolePath, roleNamePrefix, permissionsBoundaryArn and tags.",
+    trust: "Check the CloudAccount's issuer and OIDC provider.",
+    permissions: 'Fix spec.aws.policy or spec.aws.managedPolicyArns.',
+  },
+});
 
 function assertOwned(role: IamRole, desired: DesiredRole): void {
   if (isOwned(role.tags, desired.marker)) return;
-  const owner = role.tags[MARKER.namespace] && role.tags[MARKER.name] ? ` It belongs to ${role.tags[MARKER.namespace]}/${role.tags[MARKER.name]} (cluster ${role.tags[MARKER.cluster] ?? 'unknown'}).` : ' It has no Keyless ownership tags.';
-  throw new ProviderError(
-    'identity',
-    REASON.NotOwned,
-    `IAM role ${role.arn} already exists and is not owned by this WorkloadIdentity.${owner} Keyless never modifies a role it does not own: delete or rename that role, use a different WorkloadIdentity name, or — for a role created outside Keyless — annotate the WorkloadIdentity keyless.dev/adopt: "true" where the CloudAccount sets guardrails.allowAdoption.`,
-    false,
-  );
+  throw notOwned('identity', `IAM role ${role.arn}`, describeTaggedOwner(role.tags), 'delete or rename that role, use a different WorkloadIdentity name', { adoptable: true });
 }
 
 /** Reads the role and its grants. Missing things are states, not errors; nothing is written. */
@@ -115,7 +94,7 @@ export async function ensureRole(iam: IamPort, desired: DesiredRole, observed: O
       role = current.role;
     }
   }
-  if (desired.adopt && !isOwned(role.tags, desired.marker) && unmarked(role)) {
+  if (desired.adopt && !isOwned(role.tags, desired.marker) && unmarked(role.tags)) {
     // Adoption: the marker goes on first, so from here on the role is ours like any other.
     await asStep('identity', () => iam.tagRole(desired.name, desired.tags));
     role = { ...role, tags: { ...role.tags, ...desired.tags } };
@@ -177,20 +156,20 @@ async function ensureGrants(iam: IamPort, desired: DesiredRole, observed: Observ
  * instance profiles, then the role; complete only once GetRole no longer finds it. A role we do not own is
  * left untouched.
  */
-export async function deleteRole(iam: IamPort, desired: DesiredRole): Promise<Revoked> {
-  const role = await iam.getRole(desired.name);
-  if (!role) return { complete: true, message: `IAM role ${desired.arn} is gone`, changes: [] };
-  if (!isOwned(role.tags, desired.marker)) {
-    return { complete: true, message: `IAM role ${role.arn} is not owned by this WorkloadIdentity and was left untouched`, changes: [] };
+export async function deleteRole(iam: IamPort, role: { name: string; arn: string; marker: Record<string, string> }): Promise<Revoked> {
+  const found = await iam.getRole(role.name);
+  if (!found) return { complete: true, message: `IAM role ${role.arn} is gone`, changes: [] };
+  if (!isOwned(found.tags, role.marker)) {
+    return { complete: true, message: `IAM role ${found.arn} is not owned by this WorkloadIdentity and was left untouched`, changes: [] };
   }
-  for (const name of await iam.listRolePolicies(desired.name)) await iam.deleteRolePolicy(desired.name, name);
-  for (const arn of await iam.listAttachedRolePolicies(desired.name)) await iam.detachRolePolicy(desired.name, arn);
-  for (const profile of await iam.listInstanceProfilesForRole(desired.name)) await iam.removeRoleFromInstanceProfile(profile, desired.name);
-  await iam.deleteRole(desired.name);
-  const gone = !(await iam.getRole(desired.name));
+  for (const name of await iam.listRolePolicies(role.name)) await iam.deleteRolePolicy(role.name, name);
+  for (const arn of await iam.listAttachedRolePolicies(role.name)) await iam.detachRolePolicy(role.name, arn);
+  for (const profile of await iam.listInstanceProfilesForRole(role.name)) await iam.removeRoleFromInstanceProfile(profile, role.name);
+  await iam.deleteRole(role.name);
+  const gone = !(await iam.getRole(role.name));
   return {
     complete: gone,
-    message: gone ? `Deleted IAM role ${role.arn}` : `Deleting IAM role ${role.arn}; waiting for IAM to confirm`,
-    changes: [{ step: 'identity', action: 'Deleted', message: `Deleted IAM role ${role.arn} with its policies` }],
+    message: gone ? `Deleted IAM role ${found.arn}` : `Deleting IAM role ${found.arn}; waiting for IAM to confirm`,
+    changes: [{ step: 'identity', action: 'Deleted', message: `Deleted IAM role ${found.arn} with its policies` }],
   };
 }

@@ -4,7 +4,7 @@
 import { REASON } from '../../api/constants.ts';
 import { isCloudError } from '../cloud-error.ts';
 import type { Association, EksPort } from '../aws/eks-port.ts';
-import { isOwned } from '../aws/role.ts';
+import { isOwned } from '../ownership.ts';
 import { ProviderError, type Change } from '../types.ts';
 
 export interface DesiredAssociation {
@@ -16,8 +16,11 @@ export interface DesiredAssociation {
   clientRequestToken: string;
 }
 
+/** Where an association is and whose it must be: enough to find and delete ours. */
+export type AssociationRef = Pick<DesiredAssociation, 'clusterName' | 'namespace' | 'serviceAccount' | 'marker'>;
+
 /** The association for this namespace/ServiceAccount, if any exists (ours or not). */
-export async function observeAssociation(eks: EksPort, desired: DesiredAssociation): Promise<Association | undefined> {
+export async function observeAssociation(eks: EksPort, desired: AssociationRef): Promise<Association | undefined> {
   const [id] = await eks.findAssociations(desired.clusterName, desired.namespace, desired.serviceAccount);
   return id ? eks.describeAssociation(desired.clusterName, id) : undefined;
 }
@@ -64,7 +67,7 @@ export async function ensureAssociation(
 }
 
 /** Deletes our association (never a foreign one); complete once EKS no longer describes it. */
-export async function deleteAssociation(eks: EksPort, desired: DesiredAssociation): Promise<{ complete: boolean; changes: Change[] }> {
+export async function deleteAssociation(eks: EksPort, desired: AssociationRef): Promise<{ complete: boolean; changes: Change[] }> {
   const association = await observeAssociation(eks, desired);
   if (!association || association.ownerArn || !isOwned(association.tags, desired.marker)) return { complete: true, changes: [] };
   await eks.deleteAssociation(desired.clusterName, association.associationId);

@@ -1,4 +1,4 @@
-// One GcpPort per CloudAccount, sharing that account's call-rate limiter, plus the account's grant ledger.
+// One GcpPort per CloudAccount, sharing that account's call-rate limiter.
 // Production authenticates with Application Default Credentials (on GKE: the operator's own Workload Identity);
 // an emulator endpoint switches every client to it with a fixed access token and no credential lookup.
 import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
@@ -9,12 +9,13 @@ import { instrumentedCall } from '../instrument.ts';
 import { classifyGcpError } from './errors.ts';
 import { createGcpPort, DEFAULT_ROOT_URLS, type RootUrls } from './gcp-client.ts';
 import type { GcpPort } from './gcp-port.ts';
-import { GrantLedger } from './grant-ledger.ts';
 
 export interface GcpClientOptions {
   metrics: Metrics;
   callsPerSecond: number;
   burst: number;
+  /** The deadline of one call. */
+  callTimeoutMs: number;
   /** Serve every Google API from this root URL (an emulator); undefined in production. */
   endpoint: string | undefined;
   /** The bearer token sent to `endpoint`. */
@@ -23,7 +24,6 @@ export interface GcpClientOptions {
 
 export interface GcpAccountClients {
   gcp: GcpPort;
-  ledger: GrantLedger;
 }
 
 /** Environment variables of the GCP provider, documented in docs/gke-workload-identity.md. */
@@ -44,12 +44,15 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
   const auth = authFor(opts);
   const root = opts.endpoint?.replace(/\/*$/, '/');
   const rootUrls: RootUrls = root ? { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root } : DEFAULT_ROOT_URLS;
+  // In production each API has its own host; the operation in a timeout message says which one.
+  const endpoint = opts.endpoint ?? 'https://*.googleapis.com';
   const cache = new Map<string, GcpAccountClients>();
   return (account) => {
     const cached = cache.get(account.metadata.name);
     if (cached) return cached;
     const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
-    const clients = { gcp: createGcpPort(auth, instrumentedCall('gcp', limiter, opts.metrics, classifyGcpError), rootUrls), ledger: new GrantLedger() };
+    const call = instrumentedCall('gcp', limiter, opts.metrics, classifyGcpError, { timeoutMs: opts.callTimeoutMs, endpoint });
+    const clients = { gcp: createGcpPort(auth, call, rootUrls) };
     cache.set(account.metadata.name, clients);
     return clients;
   };

@@ -1,7 +1,6 @@
 // The pure half of the GKE provider: from a WorkloadIdentity and its CloudAccount to the Google service account
 // (ServiceAccount mode), the member that receives the grants, and the grants grouped by the IAM policy they edit.
-import type { GcpMechanism } from '../../api/types.ts';
-import { identityKey } from '../../domain/naming.ts';
+import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
 import type { IdentityContext } from '../types.ts';
 import {
   deletedGsaMemberPrefix,
@@ -34,28 +33,26 @@ export interface TargetGrants {
 
 export interface GkeDesired {
   mode: GcpMechanism;
-  /** cluster/namespace/name: which WorkloadIdentity, for the provider's memory of where it granted. */
-  identity: string;
   project: string;
+  projectNumber: string;
   pool: string;
   namespace: string;
   serviceAccountName: string;
   /** ServiceAccount mode only. */
   gsa: DesiredGsa | undefined;
+  /** The Google service account this identity has in ServiceAccount mode, whatever the mode now. */
+  ownGsa: { email: string; marker: string; member: string };
   /** `serviceAccount:<pool>[<ns>/<sa>]`: who may impersonate the Google service account. */
   kubernetesMember: string;
   /** Who receives the grants: the Google service account, or the Kubernetes ServiceAccount's principal. */
   member: string;
-  /**
-   * Members of ours, other than `member`, to drop wherever we edit: the identity under the other mechanism (after a
-   * switch) and the `deleted:` ghosts of our own service account.
-   */
-  purge: (member: string) => boolean;
-  /** DirectPrincipal mode: the service account this identity had in ServiceAccount mode, removed if it exists. */
+  /** The `deleted:` ghosts IAM leaves of our own service account: ours to drop wherever we edit. */
+  ghost: (member: string) => boolean;
+  /** DirectPrincipal mode: the service account the record keeps from ServiceAccount mode, deleted once it is unused. */
   formerGsa: { email: string; marker: string } | undefined;
   grants: TargetGrants[];
-  /** Where the last written status says this identity held grants (status.gcp.grantedResources). */
-  previouslyGranted: PolicyTarget[];
+  /** The bindings the record says Keyless made (empty for a new identity). */
+  recorded: GcpRecordedGrant[];
 }
 
 export function gcpAccount(ctx: IdentityContext) {
@@ -93,26 +90,22 @@ export function desiredGke(ctx: IdentityContext, mode: GcpMechanism): GkeDesired
   const email = serviceAccountEmail(accountId, account.projectId);
   const gsa: DesiredGsa | undefined =
     mode === 'ServiceAccount' ? { accountId, email, displayName: gsaDisplayName(ctx.namespace, ctx.name), description: gsaDescription(marker), marker } : undefined;
-  const principal = directPrincipal(account.projectNumber, pool, ctx.namespace, ctx.serviceAccountName);
-  // Whichever mechanism is not in use, its member is ours to remove: that is what switching mechanism means.
-  const former = gsa ? principal : gsaMember(email);
   const ghosts = deletedGsaMemberPrefix(email);
+  const recordedEmail = ctx.record?.gcp?.serviceAccountEmail;
   return {
     mode,
-    identity: identityKey(ctx.cluster, ctx.namespace, ctx.name),
     project: account.projectId,
+    projectNumber: account.projectNumber,
     pool,
     namespace: ctx.namespace,
     serviceAccountName: ctx.serviceAccountName,
     gsa,
+    ownGsa: { email, marker, member: gsaMember(email) },
     kubernetesMember: kubernetesServiceAccountMember(pool, ctx.namespace, ctx.serviceAccountName),
-    member: gsa ? gsaMember(email) : principal,
-    purge: (m) => m === former || m.startsWith(ghosts),
-    formerGsa: gsa ? undefined : { email, marker },
+    member: gsa ? gsaMember(email) : directPrincipal(account.projectNumber, pool, ctx.namespace, ctx.serviceAccountName),
+    ghost: (m) => m.startsWith(ghosts),
+    formerGsa: !gsa && recordedEmail ? { email: recordedEmail, marker } : undefined,
     grants: [...byTarget.values()],
-    previouslyGranted: (ctx.status?.gcp?.grantedResources ?? []).flatMap((name) => {
-      const target = policyTarget(name, account.projectId);
-      return target ? [target] : [];
-    }),
+    recorded: ctx.record?.gcp?.grants ?? [],
   };
 }

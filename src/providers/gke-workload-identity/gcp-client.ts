@@ -26,7 +26,8 @@ export type RootUrls = Record<keyof typeof DEFAULT_ROOT_URLS, string>;
 
 /** Requested on every read and written on every policy: conditional bindings need version 3. */
 const POLICY_VERSION = 3;
-const NO_RETRY = { retry: false } as const;
+/** Per-request options: the signal cancels the request when its call's deadline passes. */
+const perCall = (signal: AbortSignal) => ({ retry: false, signal }) as const;
 
 function toServiceAccount(sa: iam_v1.Schema$ServiceAccount): GoogleServiceAccount {
   return {
@@ -66,7 +67,7 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
   return {
     async getServiceAccount(project, email) {
       try {
-        const res = await call('GetServiceAccount', () => accounts.get({ name: `projects/${project}/serviceAccounts/${email}` }, NO_RETRY));
+        const res = await call('GetServiceAccount', (signal) => accounts.get({ name: `projects/${project}/serviceAccounts/${email}` }, perCall(signal)));
         return toServiceAccount(res.data);
       } catch (err) {
         if (isCloudError(err, 'notFound')) return undefined;
@@ -74,19 +75,19 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
       }
     },
     async createServiceAccount(project, accountId, fields) {
-      const res = await call('CreateServiceAccount', () =>
-        accounts.create({ name: `projects/${project}`, requestBody: { accountId, serviceAccount: { displayName: fields.displayName, description: fields.description } } }, NO_RETRY),
+      const res = await call('CreateServiceAccount', (signal) =>
+        accounts.create({ name: `projects/${project}`, requestBody: { accountId, serviceAccount: { displayName: fields.displayName, description: fields.description } } }, perCall(signal)),
       );
       return toServiceAccount(res.data);
     },
     async patchServiceAccount(project, email, fields) {
-      await call('PatchServiceAccount', () =>
-        accounts.patch({ name: `projects/${project}/serviceAccounts/${email}`, requestBody: { serviceAccount: { displayName: fields.displayName }, updateMask: 'displayName' } }, NO_RETRY),
+      await call('PatchServiceAccount', (signal) =>
+        accounts.patch({ name: `projects/${project}/serviceAccounts/${email}`, requestBody: { serviceAccount: { displayName: fields.displayName }, updateMask: 'displayName' } }, perCall(signal)),
       );
     },
     async deleteServiceAccount(project, email) {
       try {
-        await call('DeleteServiceAccount', () => accounts.delete({ name: `projects/${project}/serviceAccounts/${email}` }, NO_RETRY));
+        await call('DeleteServiceAccount', (signal) => accounts.delete({ name: `projects/${project}/serviceAccounts/${email}` }, perCall(signal)));
       } catch (err) {
         if (!isCloudError(err, 'notFound')) throw err;
       }
@@ -94,17 +95,17 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
     async getIamPolicy(target) {
       switch (target.kind) {
         case 'project':
-          return (await call('projects.getIamPolicy', () => crm.projects.getIamPolicy({ resource: resourceName(target), requestBody: { options: { requestedPolicyVersion: POLICY_VERSION } } }, NO_RETRY))).data as IamPolicy;
+          return (await call('projects.getIamPolicy', (signal) => crm.projects.getIamPolicy({ resource: resourceName(target), requestBody: { options: { requestedPolicyVersion: POLICY_VERSION } } }, perCall(signal)))).data as IamPolicy;
         case 'serviceAccount':
-          return (await call('serviceAccounts.getIamPolicy', () => accounts.getIamPolicy({ resource: resourceName(target), 'options.requestedPolicyVersion': POLICY_VERSION }, NO_RETRY))).data as IamPolicy;
+          return (await call('serviceAccounts.getIamPolicy', (signal) => accounts.getIamPolicy({ resource: resourceName(target), 'options.requestedPolicyVersion': POLICY_VERSION }, perCall(signal)))).data as IamPolicy;
         case 'bucket':
-          return (await call('buckets.getIamPolicy', () => gcs.buckets.getIamPolicy({ bucket: target.bucket, optionsRequestedPolicyVersion: POLICY_VERSION }, NO_RETRY))).data as IamPolicy;
+          return (await call('buckets.getIamPolicy', (signal) => gcs.buckets.getIamPolicy({ bucket: target.bucket, optionsRequestedPolicyVersion: POLICY_VERSION }, perCall(signal)))).data as IamPolicy;
         case 'secret':
-          return (await call('secrets.getIamPolicy', () => sm.projects.secrets.getIamPolicy({ resource: resourceName(target), 'options.requestedPolicyVersion': POLICY_VERSION }, NO_RETRY))).data as IamPolicy;
+          return (await call('secrets.getIamPolicy', (signal) => sm.projects.secrets.getIamPolicy({ resource: resourceName(target), 'options.requestedPolicyVersion': POLICY_VERSION }, perCall(signal)))).data as IamPolicy;
         case 'topic':
           return (
-            await call('topics.getIamPolicy', () =>
-              auth.request<IamPolicy>({ url: pubsubUrl(resourceName(target), 'getIamPolicy'), method: 'GET', params: { 'options.requestedPolicyVersion': POLICY_VERSION }, retry: false }),
+            await call('topics.getIamPolicy', (signal) =>
+              auth.request<IamPolicy>({ url: pubsubUrl(resourceName(target), 'getIamPolicy'), method: 'GET', params: { 'options.requestedPolicyVersion': POLICY_VERSION }, retry: false, signal }),
             )
           ).data;
       }
@@ -112,17 +113,17 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
     async setIamPolicy(target, policy) {
       switch (target.kind) {
         case 'project':
-          return (await call('projects.setIamPolicy', () => crm.projects.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as cloudresourcemanager_v3.Schema$Policy, updateMask: 'bindings,etag' } }, NO_RETRY))).data as IamPolicy;
+          return (await call('projects.setIamPolicy', (signal) => crm.projects.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as cloudresourcemanager_v3.Schema$Policy, updateMask: 'bindings,etag' } }, perCall(signal)))).data as IamPolicy;
         case 'serviceAccount':
-          return (await call('serviceAccounts.setIamPolicy', () => accounts.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as iam_v1.Schema$Policy } }, NO_RETRY))).data as IamPolicy;
+          return (await call('serviceAccounts.setIamPolicy', (signal) => accounts.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as iam_v1.Schema$Policy } }, perCall(signal)))).data as IamPolicy;
         case 'bucket':
-          return (await call('buckets.setIamPolicy', () => gcs.buckets.setIamPolicy({ bucket: target.bucket, requestBody: policy as storage_v1.Schema$Policy }, NO_RETRY))).data as IamPolicy;
+          return (await call('buckets.setIamPolicy', (signal) => gcs.buckets.setIamPolicy({ bucket: target.bucket, requestBody: policy as storage_v1.Schema$Policy }, perCall(signal)))).data as IamPolicy;
         case 'secret':
-          return (await call('secrets.setIamPolicy', () => sm.projects.secrets.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as secretmanager_v1.Schema$Policy, updateMask: 'bindings,etag' } }, NO_RETRY))).data as IamPolicy;
+          return (await call('secrets.setIamPolicy', (signal) => sm.projects.secrets.setIamPolicy({ resource: resourceName(target), requestBody: { policy: policy as secretmanager_v1.Schema$Policy, updateMask: 'bindings,etag' } }, perCall(signal)))).data as IamPolicy;
         case 'topic':
           return (
-            await call('topics.setIamPolicy', () =>
-              auth.request<IamPolicy>({ url: pubsubUrl(resourceName(target), 'setIamPolicy'), method: 'POST', data: { policy }, retry: false }),
+            await call('topics.setIamPolicy', (signal) =>
+              auth.request<IamPolicy>({ url: pubsubUrl(resourceName(target), 'setIamPolicy'), method: 'POST', data: { policy }, retry: false, signal }),
             )
           ).data;
       }

@@ -3,7 +3,7 @@
 // beyond that the conflict surfaces as a retryable error and the controller backs off.
 import { isCloudError } from '../cloud-error.ts';
 import type { GcpPort } from './gcp-port.ts';
-import { setMemberGrants, type IamPolicy, type MemberEdit, type PolicyEdit } from './policy.ts';
+import { editMembers, type IamPolicy, type MemberEdit, type PolicyEdit } from './policy.ts';
 import type { PolicyTarget } from './resources.ts';
 
 /** Attempts per edit: enough for 20 writers racing on one project policy, few enough to stay well inside a reconcile. */
@@ -15,13 +15,13 @@ export interface AppliedEdit extends PolicyEdit {
 }
 
 /**
- * Sets one member's grants on `target`. `observed` (the policy `observe` read) saves the first read; when it is
- * stale the write fails on its etag and the cycle restarts from a fresh read.
+ * Sets the edited members' grants on `target` (see editMembers). `observed` (the policy `observe` read) saves the
+ * first read; when it is stale the write fails on its etag and the cycle restarts from a fresh read.
  */
-export async function editPolicy(port: GcpPort, target: PolicyTarget, edit: MemberEdit, observed?: IamPolicy): Promise<AppliedEdit> {
+export async function editPolicy(port: GcpPort, target: PolicyTarget, edits: MemberEdit[], purge?: (member: string) => boolean, observed?: IamPolicy): Promise<AppliedEdit> {
   let policy = observed ?? (await port.getIamPolicy(target));
   for (let attempt = 1; ; attempt++) {
-    const result = setMemberGrants(policy, edit);
+    const result = editMembers(policy, edits, purge);
     if (!result.changed) return { ...result, attempts: attempt };
     try {
       await port.setIamPolicy(target, result.policy);

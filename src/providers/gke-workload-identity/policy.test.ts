@@ -3,11 +3,17 @@ import { describe, it } from 'node:test';
 import { CloudError } from '../cloud-error.ts';
 import { FakeGcp } from './fake/gcp.ts';
 import { editPolicy, MAX_POLICY_ATTEMPTS } from './policy-edit.ts';
-import { setMemberGrants, type IamPolicy } from './policy.ts';
+import { editMembers, type Grant, type IamPolicy } from './policy.ts';
 import { policyTarget } from './resources.ts';
 
 const ME = 'serviceAccount:me@p.iam.gserviceaccount.com';
 const covers = { title: 'covers-only', expression: 'resource.name.startsWith("projects/_/buckets/b/objects/covers/")' };
+
+/** One member that is ours alone (every grant of it removable), as the edit of our own Google service account. */
+function setMemberGrants(before: IamPolicy, edit: { member: string; grants: Grant[]; purge?: (m: string) => boolean; exclusiveRoles?: string[] }) {
+  const result = editMembers(before, [{ member: edit.member, grants: edit.grants, removable: 'all', ...(edit.exclusiveRoles ? { exclusiveRoles: edit.exclusiveRoles } : {}) }], edit.purge);
+  return { ...result, added: result.added.map((a) => a.grant), removed: result.removed.map((r) => r.grant) };
+}
 
 function policy(bindings: IamPolicy['bindings'], extra: Partial<IamPolicy> = {}): IamPolicy {
   return { version: 1, etag: 'BwAAAAAAAAE=', bindings, ...extra };
@@ -102,6 +108,41 @@ describe('setMemberGrants', () => {
   });
 });
 
+describe('editMembers on a shared member', () => {
+  const PRINCIPAL = 'principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p.svc.id.goog/subject/ns/ns/sa/app';
+
+  it('removes only the grants it may remove, and never a foreign binding of the same member', () => {
+    const before = policy([
+      { role: 'roles/viewer', members: [PRINCIPAL] },
+      { role: 'roles/storage.objectViewer', members: [PRINCIPAL, 'user:bob@example.com'] },
+    ]);
+    const edit = editMembers(before, [{ member: PRINCIPAL, grants: [], removable: [{ role: 'roles/storage.objectViewer' }] }]);
+    assert.deepEqual(edit.policy.bindings, [
+      { role: 'roles/viewer', members: [PRINCIPAL] },
+      { role: 'roles/storage.objectViewer', members: ['user:bob@example.com'] },
+    ]);
+    assert.deepEqual(edit.removed, [{ member: PRINCIPAL, grant: { role: 'roles/storage.objectViewer' } }]);
+  });
+
+  it('finds a wanted grant already held and adds nothing, so the caller knows it is not ours', () => {
+    const before = policy([{ role: 'roles/viewer', members: [PRINCIPAL] }]);
+    const edit = editMembers(before, [{ member: PRINCIPAL, grants: [{ role: 'roles/viewer' }], removable: [] }]);
+    assert.equal(edit.changed, false);
+    assert.deepEqual(edit.added, []);
+  });
+
+  it('edits several members at once: the new one gains, the former one loses what was recorded', () => {
+    const GSA = 'serviceAccount:app@p.iam.gserviceaccount.com';
+    const before = policy([{ role: 'roles/viewer', members: [GSA, PRINCIPAL] }]);
+    const edit = editMembers(before, [
+      { member: GSA, grants: [{ role: 'roles/viewer' }], removable: 'all' },
+      { member: PRINCIPAL, grants: [], removable: [{ role: 'roles/viewer' }] },
+    ]);
+    assert.deepEqual(edit.policy.bindings, [{ role: 'roles/viewer', members: [GSA] }]);
+    assert.deepEqual(edit.removed.map((r) => r.member), [PRINCIPAL]);
+  });
+});
+
 describe('editPolicy', () => {
   const project = { kind: 'project' as const, project: 'p' };
   const PRINCIPAL = 'principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p.svc.id.goog/subject/ns/ns/sa/app';
@@ -113,7 +154,7 @@ describe('editPolicy', () => {
     gcp.beforeSet = () => {
       if (interfered++ < 2) gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/browser', members: [`user:racer${interfered}@example.com`] }] }));
     };
-    const result = await editPolicy(gcp, project, { member: PRINCIPAL, grants: [{ role: 'roles/viewer' }] }, stale);
+    const result = await editPolicy(gcp, project, [{ member: PRINCIPAL, grants: [{ role: 'roles/viewer' }], removable: [] }], undefined, stale);
     assert.equal(result.attempts, 3);
     assert.deepEqual(gcp.policy(project).bindings, [
       { role: 'roles/browser', members: ['user:racer1@example.com'] },
@@ -125,13 +166,13 @@ describe('editPolicy', () => {
   it('gives up after a bounded number of conflicts with a retryable conflict error', async () => {
     const gcp = new FakeGcp('p');
     gcp.beforeSet = () => gcp.foreignWrite(project, (p) => p);
-    await assert.rejects(editPolicy(gcp, project, { member: PRINCIPAL, grants: [{ role: 'roles/viewer' }] }), (err: unknown) => err instanceof CloudError && err.kind === 'conflict');
+    await assert.rejects(editPolicy(gcp, project, [{ member: PRINCIPAL, grants: [{ role: 'roles/viewer' }], removable: [] }]), (err: unknown) => err instanceof CloudError && err.kind === 'conflict');
     assert.equal(gcp.calls.filter((c) => c.startsWith('SetIamPolicy')).length, MAX_POLICY_ATTEMPTS);
   });
 
   it('writes nothing when nothing changes', async () => {
     const gcp = new FakeGcp('p');
-    await editPolicy(gcp, project, { member: PRINCIPAL, grants: [] });
+    await editPolicy(gcp, project, [{ member: PRINCIPAL, grants: [], removable: [] }]);
     assert.deepEqual(gcp.writes, []);
   });
 });

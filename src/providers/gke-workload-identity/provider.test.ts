@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CloudAccount, GcpMechanism, GcpRoleGrant } from '../../api/types.ts';
 import { CloudError } from '../cloud-error.ts';
+import { converge, revokeIntended } from '../fake/contract.ts';
 import { ProviderError, type IdentityContext } from '../types.ts';
 import { FakeGcp } from './fake/gcp.ts';
-import { GrantLedger } from './grant-ledger.ts';
 import { GkeWorkloadIdentityProvider } from './provider.ts';
 import type { PolicyTarget } from './resources.ts';
 
@@ -57,9 +57,9 @@ function world(): FakeGcp {
   return gcp;
 }
 
-async function converge(provider: GkeWorkloadIdentityProvider, ctx: IdentityContext) {
-  const desired = provider.desired(ctx);
-  return provider.ensure(desired, await provider.observe(desired));
+/** Converges from the record a previous converge left, as the reconciler does. */
+async function next(provider: GkeWorkloadIdentityProvider, ctx: IdentityContext, previous: { record: IdentityContext['record'] }) {
+  return converge(provider, { ...ctx, record: previous.record });
 }
 
 const membersOf = (gcp: FakeGcp, target: PolicyTarget) => (gcp.policy(target).bindings ?? []).map((b) => ({ role: b.role, members: b.members, ...(b.condition ? { condition: b.condition } : {}) }));
@@ -87,17 +87,18 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
     assert.deepEqual(membersOf(gcp, secret), [{ role: 'roles/secretmanager.secretAccessor', members: [me] }]);
 
     assert.deepEqual(result.serviceAccountAnnotations, { 'iam.gke.io/gcp-service-account': sa.email });
-    assert.deepEqual(result.status, {
-      identity: sa.email,
-      audience: POOL,
+    assert.deepEqual(result.status, { identity: sa.email, audience: POOL, gcp: { serviceAccountEmail: sa.email, member: me } });
+    assert.deepEqual(result.record, {
       gcp: {
+        projectId: PROJECT,
+        projectNumber: '123456789012',
+        workloadPool: POOL,
         serviceAccountEmail: sa.email,
-        member: me,
-        grantedResources: [
-          `//cloudresourcemanager.googleapis.com/projects/${PROJECT}`,
-          '//storage.googleapis.com/projects/_/buckets/covers',
-          `//pubsub.googleapis.com/projects/${PROJECT}/topics/orders`,
-          `//secretmanager.googleapis.com/projects/${PROJECT}/secrets/db-password`,
+        grants: [
+          { member: me, resource: `//cloudresourcemanager.googleapis.com/projects/${PROJECT}`, role: 'roles/cloudtrace.agent' },
+          { member: me, resource: '//storage.googleapis.com/projects/_/buckets/covers', role: 'roles/storage.objectViewer', condition: covers },
+          { member: me, resource: `//pubsub.googleapis.com/projects/${PROJECT}/topics/orders`, role: 'roles/pubsub.publisher' },
+          { member: me, resource: `//secretmanager.googleapis.com/projects/${PROJECT}/secrets/db-password`, role: 'roles/secretmanager.secretAccessor' },
         ],
       },
     });
@@ -108,34 +109,32 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
   it('writes nothing when the cloud already matches', async () => {
     const gcp = world();
     const provider = new GkeWorkloadIdentityProvider(mode, gcp);
-    await converge(provider, context());
+    const first = await converge(provider, context());
     gcp.writes.length = 0;
-    const again = await converge(provider, context());
+    const again = await next(provider, context(), first);
     assert.deepEqual(gcp.writes, []);
     assert.deepEqual(again.changes, []);
   });
 
-  it('revokes grants the spec no longer lists, on resources it still names and on one it dropped', async () => {
+  it('revokes grants the spec no longer lists, on resources it still names and on those it dropped', async () => {
     const gcp = world();
     const provider = new GkeWorkloadIdentityProvider(mode, gcp);
-    await converge(provider, context());
-    const result = await converge(provider, context([{ role: 'roles/cloudtrace.agent' }]));
+    const first = await converge(provider, context());
+    const result = await next(provider, context([{ role: 'roles/cloudtrace.agent' }]), first);
     assert.deepEqual(result.changes.map((c) => c.action).sort(), ['RoleRevoked', 'RoleRevoked', 'RoleRevoked']);
     assert.deepEqual(membersOf(gcp, bucket), [{ role: 'roles/storage.objectViewer', members: ['group:readers@example.com'] }]);
     assert.deepEqual(membersOf(gcp, topic), []);
     assert.deepEqual(membersOf(gcp, secret), []);
   });
 
-  it('revokes the grant on a resource dropped while the operator was down, from the last written status', async () => {
+  it('revokes the grant on a resource dropped while the operator was down, from the record alone', async () => {
     const gcp = world();
     const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp), context());
-    // A restarted operator: a new provider with an empty memory, and the status the first one wrote.
-    const restarted = new GkeWorkloadIdentityProvider(mode, gcp);
-    const ctx = { ...context([{ role: 'roles/cloudtrace.agent' }]), status: first.status };
-    const result = await converge(restarted, ctx);
+    // A restarted operator: a new provider, and only the record the first one wrote.
+    const result = await next(new GkeWorkloadIdentityProvider(mode, gcp), context([{ role: 'roles/cloudtrace.agent' }]), first);
     assert.deepEqual(result.changes.map((c) => c.action).sort(), ['RoleRevoked', 'RoleRevoked', 'RoleRevoked']);
     assert.deepEqual(membersOf(gcp, topic), []);
-    assert.deepEqual(result.status.gcp?.grantedResources, [`//cloudresourcemanager.googleapis.com/projects/${PROJECT}`]);
+    assert.deepEqual(result.record.gcp?.grants?.map((g) => g.resource), [`//cloudresourcemanager.googleapis.com/projects/${PROJECT}`]);
   });
 
   it('repairs a widened trust: a second Kubernetes ServiceAccount on its workloadIdentityUser role', async () => {
@@ -158,7 +157,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
     await gcp.createServiceAccount(PROJECT, desired.gsa?.accountId ?? '', { displayName: 'theirs', description: 'hand-made' });
     gcp.writes.length = 0;
     await assert.rejects(provider.ensure(desired, await provider.observe(desired)), (err: unknown) => err instanceof ProviderError && err.reason === 'NotOwned' && !err.retryable && /no Keyless ownership marker/.test(err.message));
-    const revoked = await provider.delete(desired);
+    const revoked = await revokeIntended(provider, context());
     assert.equal(revoked.complete, true);
     assert.deepEqual(gcp.writes, []);
     assert.equal(gcp.serviceAccounts.size, 1, 'the foreign account survives delete');
@@ -231,8 +230,8 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
   it('deletes trust, grants and then the account, leaving every foreign binding and no ghosts', async () => {
     const gcp = world();
     const provider = new GkeWorkloadIdentityProvider(mode, gcp);
-    await converge(provider, context());
-    const revoked = await provider.delete(provider.desired(context()));
+    const first = await converge(provider, context());
+    const revoked = await provider.revoke(first.record, context());
     assert.equal(revoked.complete, true);
     assert.equal(gcp.serviceAccounts.size, 0);
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }]);
@@ -266,41 +265,96 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
     assert.match(result.messages.identity, /No Google service account/);
   });
 
-  it('revokes exactly its grants on delete', async () => {
+  it('revokes exactly its grants on delete, from the record, whatever the spec says now', async () => {
     const gcp = world();
-    const ledger = new GrantLedger();
-    await converge(new GkeWorkloadIdentityProvider(mode, gcp, ledger), context());
-    // A fresh provider (new CloudAccount generation) shares the account's ledger.
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, ledger);
-    const revoked = await provider.delete(provider.desired(context([])));
+    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp), context());
+    const revoked = await new GkeWorkloadIdentityProvider(mode, gcp).revoke(first.record, context([]));
     assert.equal(revoked.complete, true);
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }]);
     assert.deepEqual(membersOf(gcp, bucket), [{ role: 'roles/storage.objectViewer', members: ['group:readers@example.com'] }]);
     assert.deepEqual(membersOf(gcp, topic), []);
     assert.deepEqual(membersOf(gcp, secret), []);
   });
+
+  it('never records, and never removes, a binding of the principal that someone else made', async () => {
+    const gcp = world();
+    // A person granted exactly what the spec will ask for, and something else, to the same principal.
+    gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] }, { role: 'roles/viewer', members: [PRINCIPAL] }] }));
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const desired = provider.desired(context());
+    const intent = provider.intent(desired, await provider.observe(desired));
+    assert.ok(!intent.gcp?.grants?.some((g) => g.role === 'roles/cloudtrace.agent'), 'a binding the principal already holds is not ours');
+    const result = await provider.ensure(desired, await provider.observe(desired));
+    assert.ok(!result.record.gcp?.grants?.some((g) => g.role === 'roles/cloudtrace.agent'));
+    await provider.revoke(result.record, context());
+    assert.deepEqual(membersOf(gcp, project), [
+      { role: 'roles/owner', members: ['user:root@example.com'] },
+      { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] },
+      { role: 'roles/viewer', members: [PRINCIPAL] },
+    ]);
+  });
 });
 
 describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
   it('ServiceAccount → DirectPrincipal moves every grant to the principal and deletes the service account', async () => {
     const gcp = world();
-    const ledger = new GrantLedger();
-    await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, ledger), context());
-    const result = await converge(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, ledger), context());
+    const first = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context());
+    const result = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp), context(), first);
     assert.equal(gcp.serviceAccounts.size, 0);
     assert.ok(result.changes.some((c) => c.action === 'Deleted'));
+    assert.equal(result.record.gcp?.serviceAccountEmail, undefined, 'the deleted account leaves the record');
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }, { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] }]);
     assert.deepEqual(membersOf(gcp, topic), [{ role: 'roles/pubsub.publisher', members: [PRINCIPAL] }]);
     for (const target of [project, bucket, topic, secret]) assert.doesNotMatch(JSON.stringify(gcp.policy(target)), /serviceAccount:|deleted:/);
   });
 
-  it('DirectPrincipal → ServiceAccount removes the principal\'s grants on the spec\'s resources', async () => {
+  it('DirectPrincipal → ServiceAccount removes the principal\'s recorded grants and no other', async () => {
     const gcp = world();
-    const ledger = new GrantLedger();
-    await converge(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, ledger), context());
-    await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, ledger), context());
-    for (const target of [project, bucket, topic, secret]) assert.doesNotMatch(JSON.stringify(gcp.policy(target)), /principal:\/\//);
+    const first = await converge(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp), context());
+    gcp.foreignWrite(topic, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/pubsub.viewer', members: [PRINCIPAL] }] }));
+    await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context(), first);
+    for (const target of [project, bucket, secret]) assert.doesNotMatch(JSON.stringify(gcp.policy(target)), /principal:\/\//);
     const [sa] = [...gcp.serviceAccounts.values()];
-    assert.deepEqual(membersOf(gcp, topic), [{ role: 'roles/pubsub.publisher', members: [`serviceAccount:${sa?.email ?? ''}`] }]);
+    assert.deepEqual(membersOf(gcp, topic), [
+      { role: 'roles/pubsub.viewer', members: [PRINCIPAL] },
+      { role: 'roles/pubsub.publisher', members: [`serviceAccount:${sa?.email ?? ''}`] },
+    ]);
+  });
+
+  it('keeps a foreign binding of the principal through create, both switches and delete', async () => {
+    const gcp = world();
+    gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/viewer', members: [PRINCIPAL] }] }));
+    const foreign = { role: 'roles/viewer', members: [PRINCIPAL] };
+    const sa = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context());
+    assert.deepEqual(membersOf(gcp, project)[1], foreign, 'after create');
+    const dp = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp), context(), sa);
+    assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/viewer' && b.members.includes(PRINCIPAL)), 'after the switch to DirectPrincipal');
+    const back = await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context(), dp);
+    assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/viewer' && b.members.includes(PRINCIPAL)), 'after the switch back');
+    assert.ok(!membersOf(gcp, project).some((b) => b.role === 'roles/cloudtrace.agent' && b.members.includes(PRINCIPAL)), 'our own principal grant went');
+    await new GkeWorkloadIdentityProvider('ServiceAccount', gcp).revoke(back.record, context());
+    assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }, foreign], 'after delete');
+  });
+});
+
+describe('GkeWorkloadIdentityProvider record', () => {
+  it('records the service account and every grant before anything is created', async () => {
+    const gcp = world();
+    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp);
+    const desired = provider.desired(context());
+    const intent = provider.intent(desired, await provider.observe(desired));
+    assert.equal(intent.gcp?.serviceAccountEmail, desired.gsa?.email);
+    assert.equal(intent.gcp?.grants?.length, ROLES.length);
+    assert.deepEqual(gcp.writes, []);
+  });
+
+  it('continues a record of the same project and pool only', async () => {
+    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', world());
+    const { record } = await converge(provider, context());
+    const gcp = record.gcp;
+    assert.ok(gcp);
+    assert.equal(provider.continues(record, context()), true);
+    assert.equal(provider.continues({ gcp: { ...gcp, workloadPool: 'fleet-host.svc.id.goog' } }, context()), false, 'another pool names other members');
+    assert.equal(provider.continues({ gcp: { ...gcp, projectId: 'other-project' } }, context()), false);
   });
 });

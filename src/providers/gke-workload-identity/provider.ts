@@ -4,86 +4,135 @@
 //   iam.gke.io/gcp-service-account that GKE's metadata server reads.
 // - DirectPrincipal: no Google service account; the grants go to the Kubernetes ServiceAccount's principal://
 //   identifier in the workload identity pool; no annotation.
-// Every policy edit is a read-modify-write with the etag that touches only our member (policy.ts).
+// Every policy edit is a read-modify-write with the etag (policy-edit.ts). The Google service account is ours alone,
+// so every grant to it on a policy we edit is part of the identity; the principal:// member is shared by every
+// cluster in the pool and by anyone who grants to it by hand, so only the bindings the record says Keyless made are
+// ever removed from it.
 import { MARKER, REASON, SERVICE_ACCOUNT_ANNOTATION } from '../../api/constants.ts';
-import type { GcpMechanism } from '../../api/types.ts';
+import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
-import { ProviderError, type Change, type IdentityContext, type Provider, type Provisioned, type Revoked, type Step } from '../types.ts';
-import { desiredGke, validateGcpSpec, type GkeDesired, type TargetGrants } from './desired.ts';
+import { notOwned } from '../ownership.ts';
+import { stepRunner } from '../steps.ts';
+import { ProviderError, type Change, type CloudRecord, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { desiredGke, gcpAccount, validateGcpSpec, type GkeDesired, type TargetGrants } from './desired.ts';
 import { isServiceAccountQuota } from './errors.ts';
 import type { GcpPort, GoogleServiceAccount } from './gcp-port.ts';
-import { GrantLedger } from './grant-ledger.ts';
-import { carriesMarker, describeMarker, WORKLOAD_IDENTITY_USER } from './naming.ts';
+import {
+  carriesMarker,
+  deletedGsaMemberPrefix,
+  describeMarker,
+  gcpServiceAccountId,
+  gsaMember,
+  kubernetesServiceAccountMember,
+  ownershipMarker,
+  serviceAccountEmail,
+  WORKLOAD_IDENTITY_USER,
+  workloadPool,
+} from './naming.ts';
 import { editPolicy } from './policy-edit.ts';
-import { describeGrant, type IamPolicy, type MemberEdit } from './policy.ts';
-import { describeTarget, fullResourceName, targetKey, type PolicyTarget } from './resources.ts';
+import { describeGrant, grantKey, holds, type Grant, type IamPolicy, type MemberEdit, type MemberGrant } from './policy.ts';
+import { describeTarget, fullResourceName, policyTarget, targetKey, type PolicyTarget } from './resources.ts';
 
 export interface GkeObserved {
-  /** ServiceAccount mode: our service account; DirectPrincipal mode: the one left from ServiceAccount mode. */
+  /** ServiceAccount mode: the account with our name; DirectPrincipal mode: the one the record keeps, if it exists. */
   serviceAccount: GoogleServiceAccount | undefined;
   /** The Google service account's own policy; undefined when the account is missing or not ours. */
   trustPolicy: IamPolicy | undefined;
-  /** Policies of the resources we grant on, by target key; a missing key means the resource does not exist. */
+  /** Policies of the resources we grant on or recorded granting on, by target key; missing: the resource is gone. */
   policies: Map<string, IamPolicy>;
 }
 
-const REJECTION_HINT: Record<Step, string> = {
-  identity: 'Check the operator\'s Google identity has roles/iam.serviceAccountAdmin on the project.',
-  trust: 'Check the operator\'s Google identity has roles/iam.serviceAccountAdmin on the project.',
-  permissions: 'Check spec.gcp.roles (role names, conditions) and that the operator\'s Google identity may set IAM policies there (roles/resourcemanager.projectIamAdmin, or the resource\'s admin role).',
-};
+/** Nothing is injected into pods: GKE's metadata server serves their tokens on every request. */
+const GKE_POD_CREDENTIALS: PodCredentials = { injected: false, staleReason: () => undefined };
 
-/** Runs one step's calls; a request Google refuses becomes that step's CloudRejected condition. */
-async function asStep<T>(step: Step, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (!isCloudError(err, 'terminal')) throw err;
-    if (isServiceAccountQuota(err.code, err.message)) {
-      throw new ProviderError(step, REASON.QuotaExceeded, `${err.message} Google allows 100 service accounts per project by default: delete unused ones, request a quota increase, or use spec.gcp.mechanism: DirectPrincipal, which needs no service account.`, false, { cause: err });
-    }
-    throw new ProviderError(step, REASON.CloudRejected, `Google Cloud rejected ${err.message}. ${REJECTION_HINT[step]}`, false, { cause: err });
-  }
-}
+const asStep = stepRunner({
+  cloud: 'Google Cloud',
+  hints: {
+    identity: "Check the operator's Google identity has roles/iam.serviceAccountAdmin on the project.",
+    trust: "Check the operator's Google identity has roles/iam.serviceAccountAdmin on the project.",
+    permissions: "Check spec.gcp.roles (role names, conditions) and that the operator's Google identity may set IAM policies there (roles/resourcemanager.projectIamAdmin, or the resource's admin role).",
+  },
+  refine: (step, err) =>
+    isServiceAccountQuota(err.code, err.message)
+      ? new ProviderError(step, REASON.QuotaExceeded, `${err.message} Google allows 100 service accounts per project by default: delete unused ones, request a quota increase, or use spec.gcp.mechanism: DirectPrincipal, which needs no service account.`, false, { cause: err })
+      : undefined,
+});
 
 function notPropagated(what: string, cause?: unknown): CloudError {
   return new CloudError('retryable', 'NOT_PROPAGATED', 'Propagation', `${what} is not visible to IAM yet; retrying`, { cause, quiet: true });
 }
 
+function toGrant(g: GcpRecordedGrant): Grant {
+  return { role: g.role, ...(g.condition ? { condition: { ...g.condition } } : {}) };
+}
+
+function recorded(member: string, target: PolicyTarget, grant: Grant): GcpRecordedGrant {
+  return { member, resource: fullResourceName(target), role: grant.role, ...(grant.condition ? { condition: { ...grant.condition } } : {}) };
+}
+
+const recordKey = (g: GcpRecordedGrant) => `${g.member}\u0000${g.resource}\u0000${grantKey(g)}`;
+
+function dedupe(grants: GcpRecordedGrant[]): GcpRecordedGrant[] {
+  return [...new Map(grants.map((g) => [recordKey(g), g])).values()];
+}
+
+/** The recorded bindings grouped by the policy they are in. */
+function recordedByTarget(desired: GkeDesired): Map<string, { target: PolicyTarget; grants: GcpRecordedGrant[] }> {
+  const groups = new Map<string, { target: PolicyTarget; grants: GcpRecordedGrant[] }>();
+  for (const g of desired.recorded) {
+    const target = policyTarget(g.resource, desired.project);
+    if (!target) continue;
+    const key = targetKey(target);
+    const group = groups.get(key) ?? { target, grants: [] };
+    group.grants.push(g);
+    groups.set(key, group);
+  }
+  return groups;
+}
+
+function changesOf(edit: { added: MemberGrant[]; removed: MemberGrant[]; purged: string[] }, target: PolicyTarget, why: string): Change[] {
+  const where = describeTarget(target);
+  return [
+    ...edit.added.map((a) => ({ step: 'permissions' as const, action: 'RoleGranted', message: `Granted ${describeGrant(a.grant)} on ${where} to ${a.member}` })),
+    ...edit.removed.map((r) => ({ step: 'permissions' as const, action: 'RoleRevoked', message: `Removed ${describeGrant(r.grant)} on ${where} from ${r.member}: ${why}` })),
+    ...(edit.purged.length ? [{ step: 'permissions' as const, action: 'StaleMembersRemoved', message: `Removed ${edit.purged.join(', ')} from ${where}: left by this identity's deleted service account` }] : []),
+  ];
+}
+
 export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObserved> {
   readonly cloud = 'gcp' as const;
   readonly mechanism: GcpMechanism;
+  readonly pods = GKE_POD_CREDENTIALS;
   readonly #gcp: GcpPort;
-  readonly #ledger: GrantLedger;
 
   /** One provider per CloudAccount and mechanism; `gcp` carries that account's rate limiter. */
-  constructor(mechanism: GcpMechanism, gcp: GcpPort, ledger: GrantLedger = new GrantLedger()) {
+  constructor(mechanism: GcpMechanism, gcp: GcpPort) {
     this.mechanism = mechanism;
     this.#gcp = gcp;
-    this.#ledger = ledger;
   }
 
   validate(ctx: IdentityContext): string[] {
     return validateGcpSpec(ctx);
   }
 
+  /** The same project and workload identity pool: the members a record names are then the ones we would use. */
+  continues(record: CloudRecord, ctx: IdentityContext): boolean {
+    const r = record.gcp;
+    const account = gcpAccount(ctx);
+    return r !== undefined && r.projectId === account.projectId && r.workloadPool === workloadPool(account.projectId, account.workloadPool);
+  }
+
   desired(ctx: IdentityContext): GkeDesired {
     return desiredGke(ctx, this.mechanism);
   }
 
-  /**
-   * Desired targets plus those we granted on before and the spec no longer names (their grants must go): from the
-   * last written status, which survives restarts, and from this process's memory, which covers a status write
-   * that had not happened yet.
-   */
+  /** Desired targets plus those the record names and the spec no longer does (their grants must go). */
   #targets(desired: GkeDesired): TargetGrants[] {
-    const wanted = new Set(desired.grants.map((g) => g.key));
-    const stale = new Map<string, PolicyTarget>();
-    for (const target of [...desired.previouslyGranted, ...this.#ledger.stale(desired.identity, desired.grants.map((g) => g.target))]) {
-      const key = targetKey(target);
-      if (!wanted.has(key)) stale.set(key, target);
+    const entries = new Map(desired.grants.map((g) => [g.key, g]));
+    for (const [key, { target }] of recordedByTarget(desired)) {
+      if (!entries.has(key)) entries.set(key, { target, key, grants: [] });
     }
-    return [...desired.grants, ...[...stale].map(([key, target]) => ({ target, key, grants: [] }))];
+    return [...entries.values()];
   }
 
   async observe(desired: GkeDesired): Promise<GkeObserved> {
@@ -114,6 +163,41 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     }
   }
 
+  /** The service account where one exists or will, and every binding we may add: those the member lacks now. */
+  intent(desired: GkeDesired, observed: GkeObserved): CloudRecord {
+    const foreign = desired.gsa !== undefined && observed.serviceAccount !== undefined && !carriesMarker(observed.serviceAccount.description, desired.gsa.marker);
+    const grants = [...desired.recorded];
+    if (!foreign) {
+      for (const entry of desired.grants) {
+        const policy = observed.policies.get(entry.key);
+        for (const g of entry.grants) {
+          // A binding the principal already holds was made by someone else: it is not ours to record (or remove).
+          if (desired.member === desired.ownGsa.member || !holds(policy, desired.member, g)) grants.push(recorded(desired.member, entry.target, g));
+        }
+      }
+    }
+    const email = (!foreign && desired.gsa?.email) || desired.formerGsa?.email;
+    return this.#record(desired, email, dedupe(grants));
+  }
+
+  #record(desired: GkeDesired, serviceAccountEmail: string | undefined, grants: GcpRecordedGrant[]): CloudRecord {
+    return {
+      gcp: {
+        projectId: desired.project,
+        projectNumber: desired.projectNumber,
+        workloadPool: desired.pool,
+        ...(serviceAccountEmail ? { serviceAccountEmail } : {}),
+        ...(grants.length ? { grants } : {}),
+      },
+    };
+  }
+
+  /** Which grants of `member` an edit may remove: all for our own service account, else only those recorded. */
+  #removable(desired: GkeDesired, member: string, recordedHere: GcpRecordedGrant[], ownGsaIsOurs: boolean): MemberEdit['removable'] {
+    if (member === desired.ownGsa.member && ownGsaIsOurs) return 'all';
+    return recordedHere.filter((g) => g.member === member).map(toGrant);
+  }
+
   async ensure(desired: GkeDesired, observed: GkeObserved): Promise<Provisioned> {
     const changes: Change[] = [];
     let identityMessage: string;
@@ -126,32 +210,49 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
       identityMessage = `No Google service account: pods act as ${desired.member}`;
       trustMessage = `Workload identity pool ${desired.pool} identifies pods of ServiceAccount ${desired.namespace}/${desired.serviceAccountName} as ${desired.member}`;
     }
+    // In DirectPrincipal mode the former account's grants are removed only while it is still ours (or gone).
+    const former = observed.serviceAccount;
+    const ownGsaIsOurs = desired.gsa !== undefined || !former || carriesMarker(former.description, desired.ownGsa.marker);
 
     const held: string[] = [];
+    const grants: GcpRecordedGrant[] = [];
+    const byTarget = recordedByTarget(desired);
     for (const entry of this.#targets(desired)) {
       const policy = observed.policies.get(entry.key);
-      if (!policy && !entry.grants.length) continue; // a dropped resource that no longer exists
-      const edit = await this.#editGrants(desired, entry, policy);
-      for (const g of edit.added) changes.push({ step: 'permissions', action: 'RoleGranted', message: `Granted ${describeGrant(g)} on ${describeTarget(entry.target)} to ${desired.member}` });
-      for (const g of edit.removed) changes.push({ step: 'permissions', action: 'RoleRevoked', message: `Removed ${describeGrant(g)} on ${describeTarget(entry.target)} from ${desired.member}: it is not in the spec` });
-      if (edit.purged.length) changes.push({ step: 'permissions', action: 'StaleMembersRemoved', message: `Removed ${edit.purged.join(', ')} from ${describeTarget(entry.target)}: left by this identity's earlier service account or mechanism` });
+      if (!policy && !entry.grants.length) continue; // a recorded resource that no longer exists: its bindings went with it
+      const here = byTarget.get(entry.key)?.grants ?? [];
+      const members = new Set([desired.member, ...here.map((g) => g.member)]);
+      const edits = [...members].map((member) => ({
+        member,
+        grants: member === desired.member ? entry.grants : [],
+        removable: this.#removable(desired, member, here, ownGsaIsOurs),
+      }));
+      const edit = await this.#editGrants(entry, edits, desired.ghost, policy);
+      changes.push(...changesOf(edit, entry.target, 'it is not in the spec'));
+      const added = new Set(edit.added.map((a) => grantKey(a.grant)));
+      const mine = new Set(here.filter((g) => g.member === desired.member).map(grantKey));
+      for (const g of entry.grants) {
+        if (desired.member === desired.ownGsa.member || added.has(grantKey(g)) || mine.has(grantKey(g))) grants.push(recorded(desired.member, entry.target, g));
+      }
       if (entry.grants.length) held.push(`${entry.grants.map(describeGrant).join(', ')} on ${describeTarget(entry.target)}`);
     }
-    this.#ledger.record(desired.identity, desired.grants.map((g) => g.target));
-    if (desired.formerGsa && observed.serviceAccount) {
-      changes.push(...(await this.#deleteFormerServiceAccount(desired.project, desired.formerGsa, observed.serviceAccount)));
+
+    let recordedEmail = desired.gsa?.email;
+    if (desired.formerGsa && former) {
+      if (carriesMarker(former.description, desired.formerGsa.marker)) {
+        changes.push(...(await this.#deleteServiceAccount(desired.project, former.email, 'the identity now uses DirectPrincipal')));
+        // Kept in the record until IAM confirms it is gone.
+        if (await this.#gcp.getServiceAccount(desired.project, former.email)) recordedEmail = former.email;
+      }
     }
 
     return {
       status: {
         identity: desired.gsa ? desired.gsa.email : desired.member,
         audience: desired.pool,
-        gcp: {
-          ...(desired.gsa ? { serviceAccountEmail: desired.gsa.email } : {}),
-          member: desired.member,
-          ...(desired.grants.length ? { grantedResources: desired.grants.map((g) => fullResourceName(g.target)) } : {}),
-        },
+        gcp: { ...(desired.gsa ? { serviceAccountEmail: desired.gsa.email } : {}), member: desired.member },
       },
+      record: this.#record(desired, recordedEmail, dedupe(grants)),
       serviceAccountAnnotations: desired.gsa ? { [SERVICE_ACCOUNT_ANNOTATION.gcpServiceAccount]: desired.gsa.email } : {},
       messages: {
         identity: identityMessage,
@@ -182,11 +283,11 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     }
     if (!carriesMarker(sa.description, gsa.marker)) {
       const owner = describeMarker(sa.description);
-      throw new ProviderError(
+      throw notOwned(
         'identity',
-        REASON.NotOwned,
-        `Google service account ${sa.email} already exists and is not owned by this WorkloadIdentity.${owner ? ` It belongs to ${owner}.` : ` Its description carries no Keyless ownership marker (${MARKER.cluster}, ${MARKER.namespace}, ${MARKER.name}).`} Keyless never modifies a service account it does not own: delete that account, or use a different WorkloadIdentity name.`,
-        false,
+        `Google service account ${sa.email}`,
+        owner ? `It belongs to ${owner}.` : `Its description carries no Keyless ownership marker (${MARKER.cluster}, ${MARKER.namespace}, ${MARKER.name}).`,
+        'delete that account, or use a different WorkloadIdentity name',
       );
     }
     if (sa.displayName !== gsa.displayName) {
@@ -196,9 +297,9 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
 
     const target: PolicyTarget = { kind: 'serviceAccount', project: desired.project, email: gsa.email };
     // Exactly one Kubernetes ServiceAccount may impersonate our account: another member there widens the trust.
-    const trust: MemberEdit = { member: desired.kubernetesMember, grants: [{ role: WORKLOAD_IDENTITY_USER }], exclusiveRoles: [WORKLOAD_IDENTITY_USER] };
+    const trust: MemberEdit = { member: desired.kubernetesMember, grants: [{ role: WORKLOAD_IDENTITY_USER }], removable: 'all', exclusiveRoles: [WORKLOAD_IDENTITY_USER] };
     try {
-      const edit = await asStep('trust', () => editPolicy(this.#gcp, target, trust, trustPolicy));
+      const edit = await asStep('trust', () => editPolicy(this.#gcp, target, [trust], undefined, trustPolicy));
       if (edit.added.length) changes.push({ step: 'trust', action: 'TrustGranted', message: `Granted ${WORKLOAD_IDENTITY_USER} on ${sa.email} to ${desired.kubernetesMember}` });
       if (edit.purged.length) changes.push({ step: 'trust', action: 'TrustRestricted', message: `Removed ${edit.purged.join(', ')} from ${WORKLOAD_IDENTITY_USER} on ${sa.email}: only ${desired.kubernetesMember} may impersonate it` });
     } catch (err) {
@@ -208,17 +309,14 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     return sa;
   }
 
-  /** After a switch to DirectPrincipal: the service account of ServiceAccount mode goes, if it is ours. */
-  async #deleteFormerServiceAccount(project: string, former: { email: string; marker: string }, sa: GoogleServiceAccount): Promise<Change[]> {
-    if (!carriesMarker(sa.description, former.marker)) return [];
-    await asStep('identity', () => this.#gcp.deleteServiceAccount(project, former.email));
-    return [{ step: 'identity', action: 'Deleted', message: `Deleted Google service account ${former.email}: the identity now uses DirectPrincipal` }];
+  async #deleteServiceAccount(project: string, email: string, why: string): Promise<Change[]> {
+    await asStep('identity', () => this.#gcp.deleteServiceAccount(project, email));
+    return [{ step: 'identity', action: 'Deleted', message: `Deleted Google service account ${email}: ${why}` }];
   }
 
-  async #editGrants(desired: GkeDesired, entry: TargetGrants, observed: IamPolicy | undefined) {
-    const edit: MemberEdit = { member: desired.member, grants: entry.grants, purge: desired.purge };
+  async #editGrants(entry: TargetGrants, edits: MemberEdit[], ghost: (member: string) => boolean, observed: IamPolicy | undefined) {
     try {
-      return await asStep('permissions', () => editPolicy(this.#gcp, entry.target, edit, observed));
+      return await asStep('permissions', () => editPolicy(this.#gcp, entry.target, edits, ghost, observed));
     } catch (err) {
       if (!isCloudError(err, 'notFound')) throw err;
       throw new ProviderError(
@@ -231,47 +329,58 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     }
   }
 
-  async delete(desired: GkeDesired): Promise<Revoked> {
+  /**
+   * From the record alone: the trust on our service account first (no new tokens while the grants go), then every
+   * recorded binding (all grants of our own service account there), then the service account itself, confirmed gone.
+   * A service account that is not ours is left untouched with its grants.
+   */
+  async revoke(record: CloudRecord, owner: Owner): Promise<Revoked> {
+    const r = record.gcp;
+    if (!r) return { complete: true, message: 'No Google Cloud objects were recorded', changes: [] };
     const changes: Change[] = [];
-    let sa: GoogleServiceAccount | undefined;
-    if (desired.gsa) {
-      sa = await this.#gcp.getServiceAccount(desired.project, desired.gsa.email);
-      if (sa && !carriesMarker(sa.description, desired.gsa.marker)) {
-        return { complete: true, message: `Google service account ${sa.email} is not owned by this WorkloadIdentity and was left untouched, with its grants`, changes };
-      }
-      if (sa) {
-        // 1. Trust first: no new tokens for the workload while the grants go.
-        const target: PolicyTarget = { kind: 'serviceAccount', project: desired.project, email: sa.email };
-        const policy = await this.#readPolicy(target);
-        if (policy) {
-          const edit = await editPolicy(this.#gcp, target, { member: desired.kubernetesMember, grants: [] }, policy);
-          if (edit.removed.length) changes.push({ step: 'trust', action: 'TrustRevoked', message: `Removed ${WORKLOAD_IDENTITY_USER} on ${sa.email} from ${desired.kubernetesMember}` });
-        }
+    const ownEmail = serviceAccountEmail(gcpServiceAccountId(owner.cluster, owner.namespace, owner.name), r.projectId);
+    const marker = ownershipMarker(owner.cluster, owner.namespace, owner.name);
+    const email = r.serviceAccountEmail;
+    const sa = email ? await this.#gcp.getServiceAccount(r.projectId, email) : undefined;
+    const ours = sa !== undefined && carriesMarker(sa.description, marker);
+    if (sa && ours) {
+      const target: PolicyTarget = { kind: 'serviceAccount', project: r.projectId, email: sa.email };
+      const policy = await this.#readPolicy(target);
+      if (policy) {
+        const kubernetesMember = kubernetesServiceAccountMember(r.workloadPool, owner.namespace, owner.serviceAccountName);
+        const edit = await editPolicy(this.#gcp, target, [{ member: kubernetesMember, grants: [], removable: 'all' }], undefined, policy);
+        if (edit.removed.length) changes.push({ step: 'trust', action: 'TrustRevoked', message: `Removed ${WORKLOAD_IDENTITY_USER} on ${sa.email} from ${kubernetesMember}` });
       }
     }
-    // 2. Grants: wherever the spec (or our memory of it) says we granted.
-    for (const entry of this.#targets(desired)) {
-      const policy = await this.#readPolicy(entry.target);
+
+    const byResource = new Map<string, GcpRecordedGrant[]>();
+    for (const g of r.grants ?? []) byResource.set(g.resource, [...(byResource.get(g.resource) ?? []), g]);
+    const ghosts = email ? deletedGsaMemberPrefix(email) : undefined;
+    for (const [resource, grants] of byResource) {
+      const target = policyTarget(resource, r.projectId);
+      if (!target) continue;
+      const policy = await this.#readPolicy(target);
       if (!policy) continue;
-      const edit = await editPolicy(this.#gcp, entry.target, { member: desired.member, grants: [], purge: desired.purge }, policy);
-      if (edit.removed.length) changes.push({ step: 'permissions', action: 'RoleRevoked', message: `Removed ${edit.removed.map(describeGrant).join(', ')} on ${describeTarget(entry.target)} from ${desired.member}` });
+      const members = new Set(grants.map((g) => g.member));
+      const edits: MemberEdit[] = [...members].map((member) => ({
+        member,
+        grants: [],
+        // All of our own account's grants; for any other member (the shared principal), exactly what we recorded.
+        removable: member === gsaMember(ownEmail) && (ours || !sa) ? 'all' : grants.filter((g) => g.member === member).map(toGrant),
+      }));
+      const edit = await editPolicy(this.#gcp, target, edits, (m) => ghosts !== undefined && m.startsWith(ghosts), policy);
+      changes.push(...changesOf(edit, target, 'the identity is revoked'));
     }
-    // 3. The identity (or, in DirectPrincipal mode, the one left from ServiceAccount mode).
-    if (desired.formerGsa) {
-      const former = await this.#gcp.getServiceAccount(desired.project, desired.formerGsa.email);
-      if (former) changes.push(...(await this.#deleteFormerServiceAccount(desired.project, desired.formerGsa, former)));
-    }
-    if (sa) {
-      await this.#gcp.deleteServiceAccount(desired.project, sa.email);
-      changes.push({ step: 'identity', action: 'Deleted', message: `Deleted Google service account ${sa.email}` });
-      if (await this.#gcp.getServiceAccount(desired.project, sa.email)) {
+
+    if (sa && ours) {
+      changes.push(...(await this.#deleteServiceAccount(r.projectId, sa.email, 'the identity is revoked')));
+      if (await this.#gcp.getServiceAccount(r.projectId, sa.email)) {
         return { complete: false, message: `Deleting Google service account ${sa.email}; waiting for IAM to confirm`, changes };
       }
     }
-    this.#ledger.forget(desired.identity);
     return {
       complete: true,
-      message: sa ? `Deleted Google service account ${sa.email} and its grants` : `Removed every grant of ${desired.member}`,
+      message: sa && ours ? `Deleted Google service account ${sa.email} and its grants` : `Removed the ${(r.grants ?? []).length} role binding(s) Keyless made`,
       changes,
     };
   }

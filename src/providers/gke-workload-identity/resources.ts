@@ -68,7 +68,7 @@ export function describeTarget(t: PolicyTarget): string {
   }
 }
 
-/** The full resource name of a grant target, as stored in status.gcp.grantedResources (inverse of policyTarget). */
+/** The full resource name of a grant target, as the record stores it (inverse of policyTarget). */
 export function fullResourceName(t: PolicyTarget): string {
   switch (t.kind) {
     case 'project':

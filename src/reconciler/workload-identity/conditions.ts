@@ -1,8 +1,8 @@
 // The five WorkloadIdentity conditions, built from what one reconcile learned. Pure: the reconciler gathers, this
 // decides, the reconciler writes.
-import { CONDITION, REASON, type Reason } from '../api/constants.ts';
-import type { ConditionInput } from '../domain/conditions.ts';
-import type { Step } from '../providers/types.ts';
+import { CONDITION, REASON, type Reason } from '../../api/constants.ts';
+import type { ConditionInput } from '../../domain/conditions.ts';
+import type { Step } from '../../providers/types.ts';
 
 export const STEP_CONDITION: Record<Step, string> = {
   identity: CONDITION.identityReady,

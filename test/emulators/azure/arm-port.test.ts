@@ -26,7 +26,7 @@ describe('ARM ports over the SDK and the emulator', () => {
   before(async () => {
     azure = await startTestAzure({ pageSize: 1 });
     metrics = new Metrics();
-    const call = instrumentedCall('azure', { take: () => Promise.resolve() }, metrics, classifyAzureError);
+    const call = instrumentedCall('azure', { take: () => Promise.resolve() }, metrics, classifyAzureError, { timeoutMs: 10_000, endpoint: azure.emulator.endpoint });
     const credential = { getToken: () => Promise.resolve({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) };
     const options = { endpoint: azure.emulator.endpoint, tlsOptions: { ca: azure.ca }, retryOptions: { maxRetries: 0 } };
     msi = createMsiPort(new ManagedServiceIdentityClient(credential, SUB, options), RG, call);
@@ -48,7 +48,7 @@ describe('ARM ports over the SDK and the emulator', () => {
     const before = await calls('FederatedIdentityCredentials_List');
     const listed = await msi.listCredentials(identity.name);
     assert.deepEqual(listed.map((c) => c.subject).sort(), ['c-one', 'c-three', 'c-two']);
-    assert.equal((await calls('FederatedIdentityCredentials_List')) - before, 4, 'three pages of one and the empty end');
+    assert.equal((await calls('FederatedIdentityCredentials_List')) - before, 3, 'three pages of one, each its own call');
     await msi.deleteCredential(identity.name, 'c-two');
     assert.equal((await msi.listCredentials(identity.name)).length, 2);
   });
@@ -71,7 +71,7 @@ describe('ARM ports over the SDK and the emulator', () => {
     const otherGroup = createMsiPort(
       new ManagedServiceIdentityClient({ getToken: () => Promise.resolve({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) }, SUB, { endpoint: azure.emulator.endpoint, tlsOptions: { ca: azure.ca }, retryOptions: { maxRetries: 0 } }),
       'no-such-group',
-      instrumentedCall('azure', { take: () => Promise.resolve() }, metrics, classifyAzureError),
+      instrumentedCall('azure', { take: () => Promise.resolve() }, metrics, classifyAzureError, { timeoutMs: 10_000, endpoint: azure.emulator.endpoint }),
     );
     await assert.rejects(otherGroup.listIdentitiesFirstPage(), (err: unknown) => err instanceof CloudError && err.kind === 'terminal' && err.code === 'ResourceGroupNotFound');
 

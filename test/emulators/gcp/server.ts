@@ -2,7 +2,7 @@
 // (cloud-apis.md §3): IAM v1 service accounts and their policies, Resource Manager v1/v3 project policies, Cloud
 // Storage bucket policies, Pub/Sub topic policies and Secret Manager secret policies, on one root URL. Errors
 // use Google's JSON error format. `/__emulator/...` is the test-facing admin API: seed projects and resources,
-// switch faults on, read the call log.
+// switch faults on, read the call log and every policy version written.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GcpState, GoogleError, type Binding, type Faults, type ServiceAccount, type StoredPolicy } from './state.ts';
@@ -102,7 +102,7 @@ function errorBody(err: GoogleError, storageApi: boolean): object {
 
 const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ABORTED', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
 
-function admin(state: GcpState, method: string, path: string, body: unknown): Answer | undefined {
+function admin(state: GcpState, method: string, path: string, body: unknown, releaseHeld: () => void): Answer | undefined {
   const b = (body ?? {}) as Record<string, unknown>;
   const str = (k: string) => (typeof b[k] === 'string' ? b[k] : '');
   switch (`${method} ${path}`) {
@@ -113,10 +113,13 @@ function admin(state: GcpState, method: string, path: string, body: unknown): An
     case 'DELETE /__emulator/log':
       state.log.length = 0;
       return { body: {} };
+    case 'GET /__emulator/policy-writes':
+      return { body: { writes: state.policyWrites } };
     case 'GET /__emulator/faults':
       return { body: state.faults };
     case 'POST /__emulator/faults':
       state.faults = { ...state.faults, ...(b as Partial<Faults>) };
+      if ('delays' in b) releaseHeld();
       return { body: state.faults };
     case 'POST /__emulator/projects':
       state.addProject(str('projectId'), str('projectNumber'));
@@ -139,11 +142,29 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
   const state = opts.state ?? new GcpState();
   for (const p of opts.projects ?? []) state.addProject(p.projectId, p.projectNumber);
   const table = routes(state);
+  /** Calls held by a delay fault, each with what serves it early. */
+  const held = new Map<NodeJS.Timeout, () => void>();
+  const releaseHeld = () => {
+    for (const [timer, serve] of held) {
+      clearTimeout(timer);
+      serve();
+    }
+    held.clear();
+  };
+  const hold = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        held.delete(timer);
+        resolve();
+      }, ms);
+      held.set(timer, resolve);
+    });
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', () => void serve());
+    const serve = async () => {
       const url = new URL(req.url ?? '/', 'http://emulator');
       const path = decodeURIComponent(url.pathname);
       const method = req.method ?? 'GET';
@@ -160,7 +181,7 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
         return;
       }
       if (path.startsWith('/__emulator/')) {
-        const answer = admin(state, method, path, body);
+        const answer = admin(state, method, path, body, releaseHeld);
         send(answer ? (answer.status ?? 200) : 404, answer?.body ?? { error: { code: 404, message: `no admin route ${method} ${path}`, status: 'NOT_FOUND' } });
         return;
       }
@@ -174,6 +195,8 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
         if (!route) throw new GoogleError(404, 'NOT_FOUND', `The emulator has no route for ${method} ${path}.`);
         operation = route[2];
         if (!caller) throw new GoogleError(401, 'UNAUTHENTICATED', 'Request is missing required authentication credential.');
+        const delay = state.injectedDelay(operation);
+        if (delay !== undefined) await hold(delay);
         const injected = state.injectedFailure(operation);
         if (injected) throw new GoogleError(injected, STATUS_NAMES[injected] ?? 'UNKNOWN', `Injected failure for ${operation}.`);
         out = route[3](route[1].exec(path)?.slice(0) ?? [], { method, path, query: url.searchParams, body });
@@ -184,7 +207,7 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
       }
       state.log.push({ seq: state.log.length + 1, operation, method, path, status, caller });
       send(status, out);
-    });
+    };
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -193,6 +216,8 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
     state,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const timer of held.keys()) clearTimeout(timer);
+        held.clear();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

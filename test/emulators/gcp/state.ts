@@ -53,6 +53,11 @@ export interface Faults {
   serviceAccountQuota: number;
   /** One-shot failures: the next `count` calls of `operation` answer `status`. */
   failures: { operation: string; status: number; count: number }[];
+  /**
+   * A cloud that stops answering: the next `count` calls of `operation` (or '*', every call) are held for
+   * `delayMs` before they are served. Setting `delays` again (clearing them) serves held calls at once.
+   */
+  delays: { operation: string; delayMs: number; count: number }[];
 }
 
 export interface LoggedCall {
@@ -63,6 +68,12 @@ export interface LoggedCall {
   status: number;
   /** The bearer token: tells the operator's calls from a test's own reads. */
   caller: string;
+}
+
+export interface PolicyWrite {
+  /** The policy's key, as in GcpState.policies (project/P, bucket/B, ...). */
+  key: string;
+  bindings: Binding[];
 }
 
 export class GoogleError extends Error {
@@ -83,7 +94,9 @@ export class GcpState {
   /** Policies by key: project/P, serviceAccount/EMAIL, bucket/B, topic/projects/P/topics/T, secret/projects/P/secrets/S. */
   readonly policies = new Map<string, StoredPolicy>();
   readonly log: LoggedCall[] = [];
-  faults: Faults = { propagationDelayMs: 0, conflictProbability: 0, conflictEvery: 0, serviceAccountQuota: 100, failures: [] };
+  /** Every version of every policy, in the order written: what a reader polling the policy could miss. */
+  readonly policyWrites: PolicyWrite[] = [];
+  faults: Faults = { propagationDelayMs: 0, conflictProbability: 0, conflictEvery: 0, serviceAccountQuota: 100, failures: [], delays: [] };
   #etag = 0;
   #foreign = 0;
   #writes = 0;
@@ -123,6 +136,14 @@ export class GcpState {
     if (!f) return undefined;
     f.count -= 1;
     return f.status;
+  }
+
+  /** Takes one held answer for `operation`, if a test queued a delay: how long to hold it. */
+  injectedDelay(operation: string): number | undefined {
+    const d = this.faults.delays.find((x) => x.count > 0 && (x.operation === operation || x.operation === '*'));
+    if (!d) return undefined;
+    d.count -= 1;
+    return d.delayMs;
   }
 
   visible(sa: ServiceAccount): boolean {
@@ -200,6 +221,7 @@ export class GcpState {
       if (!policy.bindings.some((b) => b.members.includes(member))) continue;
       const bindings = policy.bindings.map((b) => ({ ...b, members: b.members.map((m) => (m === member ? `deleted:${member}?uid=${sa.uniqueId}` : m)) }));
       this.policies.set(key, { ...policy, bindings, etag: this.nextEtag() });
+      this.policyWrites.push({ key, bindings: structuredClone(bindings) });
     }
   }
 
@@ -270,6 +292,7 @@ export class GcpState {
     }
     const written: StoredPolicy = { version: bindings.some((b) => b.condition) ? 3 : Math.min(version, 3) || 1, etag: this.nextEtag(), bindings };
     this.policies.set(key, written);
+    this.policyWrites.push({ key, bindings: structuredClone(bindings) });
     return structuredClone(written);
   }
 }
