@@ -41,17 +41,26 @@ export interface RecordedEvent {
 
 class MapCache<T> implements Cache<T> {
   readonly #read: () => Map<string, T>;
+  readonly #onRead: (key: string) => void;
   /** Objects the informer still shows as they were (a watch that lags behind the API server). */
   readonly lagging = new Map<string, T>();
-  constructor(read: () => Map<string, T>) {
+  /** Objects the informer does not show yet (their creation is still on its way). */
+  readonly hidden = new Set<string>();
+  constructor(read: () => Map<string, T>, onRead: (key: string) => void = () => undefined) {
     this.#read = read;
+    this.#onRead = onRead;
   }
   get(key: string): T | undefined {
-    const value = this.lagging.get(key) ?? this.#read().get(key);
+    if (this.hidden.has(key)) return undefined;
+    const lagging = this.lagging.get(key);
+    if (lagging === undefined) this.#onRead(key);
+    const value = lagging ?? this.#read().get(key);
     return value === undefined ? undefined : structuredClone(value);
   }
   list(): T[] {
     const current = new Map(this.#read());
+    for (const k of current.keys()) if (!this.lagging.has(k)) this.#onRead(k);
+    for (const k of this.hidden) current.delete(k);
     for (const [k, v] of this.lagging) current.set(k, v);
     return [...current.values()].map((v) => structuredClone(v));
   }
@@ -66,15 +75,20 @@ export class FakeCluster implements KubePort {
   readonly #namespaces = new Map<string, V1Namespace>();
   readonly #serviceAccounts = new Map<string, StoredServiceAccount>();
   readonly events: RecordedEvent[] = [];
-  /** Every version each WorkloadIdentity went through, oldest first: what a lagging informer may still show. */
-  readonly versions = new Map<string, WorkloadIdentity[]>();
+  /** Every version each WorkloadIdentity went through, oldest first, `null` once deleted: what an informer replays. */
+  readonly versions = new Map<string, (WorkloadIdentity | null)[]>();
+  /** How far the informer has read each object's versions: it lags, but never goes back. */
+  readonly #position = new Map<string, number>();
   /** Every write, as `verb:resource/key`. */
   readonly writes: string[] = [];
   #version = 0;
   #uid = 0;
   #clock = 0;
 
-  readonly #identityCache = new MapCache(() => this.#identities);
+  readonly #identityCache = new MapCache(
+    () => this.#identities,
+    (key) => this.#position.set(key, (this.versions.get(key)?.length ?? 1) - 1),
+  );
   readonly identities: Cache<WorkloadIdentity> = this.#identityCache;
   readonly accounts: Cache<CloudAccount> = new MapCache(() => this.#accounts);
   readonly namespaces: Cache<V1Namespace> = new MapCache(() => this.#namespaces);
@@ -121,6 +135,7 @@ export class FakeCluster implements KubePort {
     if (!wi) return;
     if ((wi.metadata.finalizers ?? []).length === 0) {
       this.#identities.delete(key);
+      this.#recordVersion(key);
       return;
     }
     wi.metadata.deletionTimestamp ??= this.#timestamp() as unknown as Date;
@@ -130,17 +145,39 @@ export class FakeCluster implements KubePort {
 
   #recordVersion(key: string): void {
     const wi = this.#identities.get(key);
-    if (wi) this.versions.set(key, [...(this.versions.get(key) ?? []), structuredClone(wi)]);
+    this.versions.set(key, [...(this.versions.get(key) ?? []), wi ? structuredClone(wi) : null]);
   }
 
-  /** The informer keeps showing the object as it is now (or as `snapshot`), whatever happens to it, until `catchUp`. */
-  lag(key: string, snapshot?: WorkloadIdentity): void {
-    const wi = snapshot ?? this.#identities.get(key);
+  /** The informer keeps showing the object as it is now, whatever happens to it, until `catchUp`. */
+  lag(key: string): void {
+    const wi = this.#identities.get(key);
     if (wi) this.#identityCache.lagging.set(key, structuredClone(wi));
+  }
+
+  /**
+   * The informer falls up to `back` versions behind on this object, but never behind what it already showed (a watch
+   * lags, it does not go back in time); until `catchUp`. Returns whether it shows an older version than the latest.
+   */
+  lagBy(key: string, back: number): boolean {
+    const versions = this.versions.get(key) ?? [];
+    const latest = versions.length - 1;
+    const index = Math.max(this.#position.get(key) ?? 0, latest - back);
+    const view = versions[index];
+    this.#position.set(key, index);
+    if (index === latest || view === undefined) return false;
+    if (view === null) this.#identityCache.hidden.add(key);
+    else this.#identityCache.lagging.set(key, structuredClone(view));
+    return true;
+  }
+
+  /** A restarted operator lists everything afresh: its informer starts at the latest versions. */
+  relist(): void {
+    for (const [key, versions] of this.versions) this.#position.set(key, versions.length - 1);
   }
 
   catchUp(): void {
     this.#identityCache.lagging.clear();
+    this.#identityCache.hidden.clear();
   }
 
   identity(key: string): WorkloadIdentity | undefined {
@@ -236,8 +273,8 @@ export class FakeCluster implements KubePort {
     this.writes.push(`finalizers:workloadidentities/${key}`);
     stored.metadata.finalizers = [...finalizers];
     stored.metadata.resourceVersion = this.#nextVersion();
-    this.#recordVersion(key);
     if (stored.metadata.deletionTimestamp && finalizers.length === 0) this.#identities.delete(key);
+    this.#recordVersion(key);
     return structuredClone(stored);
   }
 

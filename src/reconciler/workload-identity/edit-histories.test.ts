@@ -71,11 +71,6 @@ interface World {
   fault: { countdown: number; after: boolean } | undefined;
   /** What a deleted account looked like, to restore it. */
   removed: Map<string, CloudAccount>;
-  /**
-   * Per object, how many of its versions existed when the operator last started: a lagging informer may show any
-   * version since, never an older one (a new process lists everything afresh).
-   */
-  started: Map<string, number>;
 }
 
 /** A port whose calls can fail once, as an injected fault: before the call, or after it (the answer was lost). */
@@ -157,7 +152,7 @@ function newWorld(): World {
   const gcp = new FakeGcp(PROJECT);
   gcp.addResource({ kind: 'bucket', bucket: 'covers' });
   gcp.addResource({ kind: 'topic', project: PROJECT, topic: 'orders' });
-  const world: World = { cluster: new FakeCluster(), iam: new FakeIam(ACCOUNT_ID), eks: new FakeEks(), gcp, arm: new FakeArm(SUB_A, 'identities'), fault: undefined, removed: new Map(), started: new Map() };
+  const world: World = { cluster: new FakeCluster(), iam: new FakeIam(ACCOUNT_ID), eks: new FakeEks(), gcp, arm: new FakeArm(SUB_A, 'identities'), fault: undefined, removed: new Map() };
   world.cluster.putNamespace(NS, { team: 'books' });
   for (const cloud of ['aws', 'gcp', 'azure'] as const) world.cluster.putAccount(account(cloud));
   for (const sa of [...SERVICE_ACCOUNTS, 'other-sa']) world.cluster.createServiceAccount(NS, sa);
@@ -294,17 +289,13 @@ async function perform(world: World, h: Harness, step: Step): Promise<Harness> {
     case 'restart':
       restarted(world);
       return harness(registry(world), world.cluster);
-    case 'stale': {
-      // The informer lags: one reconcile sees an older version of the object, written since this process started.
-      const versions = world.cluster.versions.get(key(step.name)) ?? [];
-      const index = Math.max(world.started.get(key(step.name)) ?? 0, versions.length - 1 - step.back);
-      const view = versions[index];
-      if (!view || !world.cluster.identity(key(step.name))) return h;
-      world.cluster.lag(key(step.name), view);
+    case 'stale':
+      // The informer lags: a reconcile runs, and the next one starts before the informer has seen all it wrote — it
+      // sees an older version than the latest, but not one the informer already passed (a watch never goes back).
       await h.reconcile(key(step.name));
+      if (world.cluster.lagBy(key(step.name), step.back)) await h.reconcile(key(step.name));
       world.cluster.catchUp();
       return h;
-    }
     case 'crash':
       // One reconcile with a cloud call that fails (possibly after it took effect), then the process "dies": the
       // next operator starts with fresh providers.
@@ -318,7 +309,7 @@ async function perform(world: World, h: Harness, step: Step): Promise<Harness> {
 
 /** A (re)started operator lists every object afresh: its informer can lag only behind what comes after. */
 function restarted(world: World): void {
-  for (const [key, versions] of world.cluster.versions) world.started.set(key, versions.length - 1);
+  world.cluster.relist();
 }
 
 /** Reconciles every WorkloadIdentity until a whole pass writes nothing; returns how many passes it took. */
