@@ -102,6 +102,8 @@ export const REASON = {
   AnnotationConflict: 'AnnotationConflict',
   /** The spec asks for more than the CloudAccount's guardrails allow. */
   GuardrailViolation: 'GuardrailViolation',
+  /** Part of the spec grants nothing: an action on a resource it does not apply to, a role on a resource of another service. */
+  GrantsNothing: 'GrantsNothing',
   /** The CloudAccount's namespaceSelector does not admit this namespace. */
   NamespaceNotAllowed: 'NamespaceNotAllowed',
   /** A cloud quota (e.g. Google service accounts per project) leaves no room for the identity. */

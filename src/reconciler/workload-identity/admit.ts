@@ -4,6 +4,7 @@
 // (docs/guardrails.md); guardrails that tighten remove only the grants they no longer permit.
 import { REASON } from '../../api/constants.ts';
 import type { CloudAccount, Cloud, ProvisionedRecord, WorkloadIdentity } from '../../api/types.ts';
+import { describeIneffective, ineffectiveGrants } from '../../domain/grants/index.ts';
 import { describeViolation, evaluateGuardrails, type Violation } from '../../domain/guardrails/index.ts';
 import { selects } from '../../domain/label-selector.ts';
 import { cloudOf } from '../../providers/registry.ts';
@@ -13,6 +14,8 @@ import { refusal, type Refusal, type Resolved } from './resolve.ts';
 export interface Admitted extends Resolved {
   /** Guardrail violations of an identity that exists already: it is provisioned without the violating grants. */
   violations: Violation[];
+  /** Entries of the (permitted) spec that grant nothing, each a sentence naming what they would need. */
+  ineffective: string[];
 }
 
 /** The CloudAccount's namespaceSelector, checked before anything else about the account. */
@@ -56,7 +59,8 @@ export async function admit(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdent
   const ctx = guardrails.violations.length ? { ...r.ctx, spec: guardrails.permitted } : r.ctx;
   const problems = r.provider.validate(ctx);
   if (problems.length) return refusal(REASON.InvalidSpec, `Invalid spec: ${problems.join('; ')}.`, { revoke: supersedes, terminal: true });
-  return { ...r, ctx, violations: guardrails.violations };
+  const ineffective = (await ineffectiveGrants(ctx.spec, d.catalogue)).map(describeIneffective);
+  return { ...r, ctx, violations: guardrails.violations, ineffective };
 }
 
 /** The newest WorkloadIdentities of a namespace beyond the account's per-namespace limit. */

@@ -81,6 +81,18 @@ describe('WorkloadIdentityReconciler', () => {
       assert.deepEqual(h.cluster.events, []);
     });
 
+    it('never reports Ready for a statement that grants nothing, and says what the action needs', async () => {
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').withSpec((s) => ({ ...s, aws: { policy: [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::your-org-book-covers'] }] } })).build());
+      await h.settle(KEY);
+      const wi = h.cluster.identity(KEY);
+      const permissions = condition(wi, 'PermissionsReady');
+      assert.equal(permissions?.reason, REASON.GrantsNothing);
+      assert.match(permissions?.message ?? '', /s3:GetObject grants nothing on arn:aws:s3:::your-org-book-covers: it applies to .*\$\{BucketName\}\/\$\{ObjectName\}/);
+      assert.equal(condition(wi, 'Ready')?.reason, REASON.GrantsNothing);
+      assert.equal(cloud.identities.size, 1, 'the cloud side is provisioned as written');
+      assert.ok(h.cluster.events.some((e) => e.type === 'Warning' && e.reason === REASON.GrantsNothing));
+    });
+
     it('names the endpoint and operation of a timed-out cloud call in the condition of a new identity', async () => {
       h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
       cloud.failures.push({ operation: 'observe', error: new CloudError('retryable', 'Timeout', 'GetRole', 'GetRole at https://iam.amazonaws.com did not answer within 30s') });

@@ -128,7 +128,13 @@ export class WorkloadIdentityReconciler {
                 reason: REASON.GuardrailViolation,
                 message: `The guardrails of CloudAccount "${account.metadata.name}" no longer permit part of this spec, so Keyless removed those grants and keeps the rest: ${listViolations(plan.violations)}. ${provisioned.messages.permissions}.`,
               }
-            : { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
+            : plan.ineffective.length
+              ? {
+                  ok: false,
+                  reason: REASON.GrantsNothing,
+                  message: `Part of this spec grants nothing, so calls the workload expects to work will be denied: ${plan.ineffective.slice(0, 10).join('; ')}${plan.ineffective.length > 10 ? `; and ${plan.ineffective.length - 10} more` : ''}. The cloud holds the spec as written; fix it. ${provisioned.messages.permissions}.`,
+                }
+              : { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
         },
         serviceAccount: bound.outcome,
         ...(workloads ? { workloads } : {}),
