@@ -93,8 +93,8 @@ async function main(): Promise<void> {
     'aws/IRSA': (account) => new AwsProvider('IRSA', { ...aws(account), pods }),
     'aws/PodIdentity': (account) => new AwsProvider('PodIdentity', { ...aws(account), pods }),
     'azure/WorkloadIdentity': (account) => new AksWorkloadIdentityProvider(azure(account)),
-    'gcp/ServiceAccount': (account) => new GkeWorkloadIdentityProvider('ServiceAccount', gcp(account).gcp),
-    'gcp/DirectPrincipal': (account) => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp(account).gcp),
+    'gcp/ServiceAccount': (account) => new GkeWorkloadIdentityProvider('ServiceAccount', gcp(account).gcp, gcp(account).exchange),
+    'gcp/DirectPrincipal': (account) => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp(account).gcp, gcp(account).exchange),
   });
 
   const identityReconciler = new WorkloadIdentityReconciler({

@@ -64,6 +64,8 @@ export const CONDITION = {
   serviceAccountReady: 'ServiceAccountReady',
   /** Informational, not part of Ready: whether running pods use the identity as it is now. */
   workloadsUpToDate: 'WorkloadsUpToDate',
+  /** Opt-in (CloudAccount spec.verification), not part of Ready: whether the real token exchange succeeds. */
+  credentialsVerified: 'CredentialsVerified',
   ready: 'Ready',
 } as const;
 export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
@@ -115,5 +117,16 @@ export const REASON = {
   Throttled: 'Throttled',
   // A step waits for an earlier one.
   Blocked: 'Blocked',
+  // CredentialsVerified.
+  /** The real token exchange for the ServiceAccount succeeded. */
+  Verified: 'Verified',
+  /** The identity changed moments ago; clouds take a while to honour a new trust, so a failure is retried quietly. */
+  VerificationPending: 'VerificationPending',
+  /** The cloud does not trust this cluster's issuer for the exchange (no IAM OIDC provider, no pool for it). */
+  IssuerNotTrusted: 'IssuerNotTrusted',
+  /** The cloud trusts the issuer but not this ServiceAccount's subject or audience for this identity. */
+  TrustRejected: 'TrustRejected',
+  /** The exchange failed for another reason; the message quotes the cloud. */
+  ExchangeFailed: 'ExchangeFailed',
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];

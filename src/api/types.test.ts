@@ -238,6 +238,7 @@ const cloudAccount: Complete<CloudAccount> = {
       matchExpressions: [{ key: 'team', operator: 'In', values: ['books'] }],
     },
     deletionPolicy: 'Orphan',
+    verification: { enabled: true },
     guardrails: {
       maxIdentitiesPerNamespace: 20,
       allowAdoption: false,

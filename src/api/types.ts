@@ -209,6 +209,8 @@ export interface CloudAccountSpec {
   namespaceSelector?: LabelSelector;
   deletionPolicy?: DeletionPolicy;
   guardrails?: Guardrails;
+  /** Opt-in: perform the real token exchange for each identity and report CredentialsVerified. */
+  verification?: { enabled?: boolean };
 }
 
 export interface CloudAccountStatus {

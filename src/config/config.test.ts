@@ -12,7 +12,7 @@ describe('loadConfig', () => {
     assert.match(c.leaderElection.identity, /^host-\d+$/);
     assert.equal(c.cloudCallTimeoutMs, 30_000);
     assert.equal(c.reconcileTimeoutMs, 300_000);
-    assert.deepEqual(c.awsEndpoints, { iam: undefined, eks: undefined });
+    assert.deepEqual(c.awsEndpoints, { iam: undefined, eks: undefined, sts: undefined, eksAuth: undefined });
   });
 
   it('reads the timeouts in seconds', () => {
@@ -22,8 +22,8 @@ describe('loadConfig', () => {
   });
 
   it('prefers the service-specific AWS endpoint over AWS_ENDPOINT_URL, as the SDK does', () => {
-    const c = loadConfig({ AWS_ENDPOINT_URL: 'http://all:5000', AWS_ENDPOINT_URL_EKS: 'http://eks:5001' }, 'h');
-    assert.deepEqual(c.awsEndpoints, { iam: 'http://all:5000', eks: 'http://eks:5001' });
+    const c = loadConfig({ AWS_ENDPOINT_URL: 'http://all:5000', AWS_ENDPOINT_URL_EKS: 'http://eks:5001', AWS_ENDPOINT_URL_EKS_AUTH: 'http://auth:5002' }, 'h');
+    assert.deepEqual(c.awsEndpoints, { iam: 'http://all:5000', eks: 'http://eks:5001', sts: 'http://all:5000', eksAuth: 'http://auth:5002' });
   });
 
   it('names the variable that is wrong', () => {

@@ -21,6 +21,10 @@ const schema = z.object({
   AWS_ENDPOINT_URL: z.string().optional(),
   AWS_ENDPOINT_URL_IAM: z.string().optional(),
   AWS_ENDPOINT_URL_EKS: z.string().optional(),
+  AWS_ENDPOINT_URL_STS: z.string().optional(),
+  // EKS Auth (AssumeRoleForPodIdentity, for CredentialsVerified) is called without an SDK client, so its override is
+  // read here, with the name the SDKs give it.
+  AWS_ENDPOINT_URL_EKS_AUTH: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
   POD_NAME: z.string().optional(),
 });
@@ -41,7 +45,7 @@ export interface Config {
   /** A reconcile still running after this long is given up on and retried with backoff. */
   reconcileTimeoutMs: number;
   /** The AWS SDK's endpoint overrides (service-specific, else AWS_ENDPOINT_URL); undefined means AWS's own. */
-  awsEndpoints: { iam: string | undefined; eks: string | undefined };
+  awsEndpoints: { iam: string | undefined; eks: string | undefined; sts: string | undefined; eksAuth: string | undefined };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
@@ -69,6 +73,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
     cloudCallTimeoutMs: e.KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS * 1000,
     reconcileTimeoutMs: e.KEYLESS_RECONCILE_TIMEOUT_SECONDS * 1000,
     // Empty counts as unset, as it does for the SDK.
-    awsEndpoints: { iam: e.AWS_ENDPOINT_URL_IAM || e.AWS_ENDPOINT_URL || undefined, eks: e.AWS_ENDPOINT_URL_EKS || e.AWS_ENDPOINT_URL || undefined },
+    awsEndpoints: {
+      iam: e.AWS_ENDPOINT_URL_IAM || e.AWS_ENDPOINT_URL || undefined,
+      eks: e.AWS_ENDPOINT_URL_EKS || e.AWS_ENDPOINT_URL || undefined,
+      sts: e.AWS_ENDPOINT_URL_STS || e.AWS_ENDPOINT_URL || undefined,
+      eksAuth: e.AWS_ENDPOINT_URL_EKS_AUTH || e.AWS_ENDPOINT_URL || undefined,
+    },
   };
 }

@@ -65,6 +65,11 @@ export interface KubePort {
    */
   applyServiceAccountAnnotations(sa: V1ServiceAccount, annotations: Record<string, string>, fieldManager: string, opts?: { force?: boolean }): Promise<void>;
   recordEvent(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  /**
+   * A token for a ServiceAccount, minted as a projected volume would mint it (TokenRequest, serviceaccounts/token):
+   * for CredentialsVerified only. Needs the optional RBAC of config/verification.
+   */
+  requestServiceAccountToken(namespace: string, name: string, audience: string, expirationSeconds: number): Promise<string>;
 }
 
 export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstance: string): KubePort {
@@ -155,6 +160,13 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
         if (conflicts) throw new FieldConflictError(conflicts, { cause: err });
         throw err;
       }
+    },
+
+    async requestServiceAccountToken(namespace, name, audience, expirationSeconds) {
+      // Nothing is stored: a TokenRequest creates no object. Counted all the same, as a call that changes nothing.
+      counted('serviceaccounts/token', 'create');
+      const answer = await core.createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: [audience], expirationSeconds } } });
+      return answer.status?.token ?? '';
     },
 
     async recordEvent(target, type, reason, message) {

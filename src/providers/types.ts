@@ -123,6 +123,27 @@ export interface Provider<Desired = unknown, Observed = unknown> {
   revoke(record: CloudRecord, owner: Owner): Promise<Revoked>;
   /** What this mechanism means for running pods. */
   readonly pods: PodCredentials;
+  /** The token exchange a pod performs, for CredentialsVerified. */
+  readonly credentials: CredentialCheck;
+}
+
+/** What a token exchange showed. `transient`: it could not be completed (throttling, network); look again soon. */
+export interface Verdict {
+  ok: boolean;
+  reason: Reason;
+  message: string;
+  transient?: boolean;
+}
+
+/**
+ * The exchange a pod's cloud SDK performs with its projected ServiceAccount token. The reconciler mints the token (a
+ * TokenRequest with `audience`), the provider exchanges it exactly as the pod would and drops the credentials at
+ * once: they are never returned, stored or logged.
+ */
+export interface CredentialCheck {
+  /** The audience the mechanism's projected token carries. */
+  audience(ctx: IdentityContext): string;
+  exchange(ctx: IdentityContext, status: Provisioned['status'], token: string): Promise<Verdict>;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { CloudAccount, CloudAccountStatus, WorkloadIdentity, WorkloadIdenti
 import type { Cache } from '../../controller/informer.ts';
 import { FieldConflictError, type EventTarget, type KubePort } from '../client.ts';
 import type { WorkloadRef, Workloads } from '../workloads.ts';
+import { fakeToken } from '../../providers/fake/token.ts';
 
 /** What client-node throws for a failed call: enough for isConflict and isNotFound. */
 export class FakeApiError extends Error {
@@ -75,6 +76,10 @@ export class FakeCluster implements KubePort {
   readonly #namespaces = new Map<string, V1Namespace>();
   readonly #serviceAccounts = new Map<string, StoredServiceAccount>();
   readonly events: RecordedEvent[] = [];
+  /** The issuer of the ServiceAccount tokens this cluster mints. */
+  issuer = 'https://issuer.example.com';
+  /** Set to refuse TokenRequests as the API server does without the RBAC for serviceaccounts/token. */
+  tokenRequestsForbidden = false;
   /** Every version each WorkloadIdentity went through, oldest first, `null` once deleted: what an informer replays. */
   readonly versions = new Map<string, (WorkloadIdentity | null)[]>();
   /** How far the informer has read each object's versions: it lags, but never goes back. */
@@ -311,6 +316,12 @@ export class FakeCluster implements KubePort {
       if (current && current.value === v) current.owners.set(fieldManager, 'Apply');
       else stored.annotations.set(k, { value: v, owners: new Map([[fieldManager, 'Apply']]) });
     }
+  }
+
+  async requestServiceAccountToken(namespace: string, name: string, audience: string): Promise<string> {
+    if (this.tokenRequestsForbidden) throw new FakeApiError(403, `serviceaccounts "${name}" is forbidden: cannot create resource "serviceaccounts/token"`);
+    if (!this.#serviceAccounts.has(`${namespace}/${name}`)) throw new FakeApiError(404, `serviceaccounts "${name}" not found`);
+    return fakeToken({ iss: this.issuer, sub: `system:serviceaccount:${namespace}:${name}`, aud: audience });
   }
 
   async recordEvent(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

@@ -12,11 +12,13 @@ import { createAuthorizationPort, createMsiPort } from './arm-client.ts';
 import type { AuthorizationPort, MsiPort } from './arm-port.ts';
 import type { AzureConfig } from './config.ts';
 import { classifyAzureError } from './errors.ts';
+import { createAzureExchangePort, type AzureExchangePort } from './exchange-port.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 
 export interface AzureAccountClients {
   msi: MsiPort;
   authorization: AuthorizationPort;
+  exchange: AzureExchangePort;
   credentialWrites: KeyedMutex;
   roleIds: Map<string, string>;
 }
@@ -59,6 +61,7 @@ export function azureClientCache(opts: AzureClientOptions): (account: CloudAccou
     const clients: AzureAccountClients = {
       msi: createMsiPort(new ManagedServiceIdentityClient(credential, spec.subscriptionId, clientOptions), spec.resourceGroup, call),
       authorization: createAuthorizationPort(new AuthorizationManagementClient(credential, spec.subscriptionId, clientOptions), call),
+      exchange: createAzureExchangePort(call, opts.config.authorityHost),
       credentialWrites,
       roleIds: new Map(),
     };

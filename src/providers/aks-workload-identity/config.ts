@@ -10,12 +10,15 @@ const schema = z.object({
    * meaningless bearer token, only for the local ARM emulator (make dev, the end-to-end tests).
    */
   KEYLESS_AZURE_CREDENTIAL: z.enum(['default', 'static']).default('default'),
+  /** Microsoft Entra, for CredentialsVerified's token exchange; another cloud's or a local emulator's. */
+  KEYLESS_AZURE_AUTHORITY_HOST: z.url({ protocol: /^https$/, error: 'must be an https:// URL' }).default('https://login.microsoftonline.com'),
   /** SDK retries per call: they honour Retry-After on 429; everything else backs off in the work queue. */
   KEYLESS_AZURE_MAX_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
 });
 
 export interface AzureConfig {
   endpoint: string;
+  authorityHost: string;
   credential: 'default' | 'static';
   maxRetries: number;
 }
@@ -27,5 +30,5 @@ export function loadAzureConfig(env: NodeJS.ProcessEnv): AzureConfig {
     throw new Error(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
-  return { endpoint: e.KEYLESS_AZURE_ENDPOINT.replace(/\/+$/, ''), credential: e.KEYLESS_AZURE_CREDENTIAL, maxRetries: e.KEYLESS_AZURE_MAX_RETRIES };
+  return { endpoint: e.KEYLESS_AZURE_ENDPOINT.replace(/\/+$/, ''), authorityHost: e.KEYLESS_AZURE_AUTHORITY_HOST.replace(/\/+$/, ''), credential: e.KEYLESS_AZURE_CREDENTIAL, maxRetries: e.KEYLESS_AZURE_MAX_RETRIES };
 }

@@ -4,10 +4,12 @@ import { describe, it } from 'node:test';
 import type { WorkloadIdentitySpec } from '../../api/types.ts';
 import { CloudError } from '../cloud-error.ts';
 import { converge, revokeIntended } from '../fake/contract.ts';
+import { fakeToken } from '../fake/token.ts';
 import { ProviderError } from '../types.ts';
 import { managedIdentityName, roleAssignmentName } from './desired.ts';
 import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
 import { FakeArm } from './fake/arm.ts';
+import { FakeAzureExchange } from './fake/exchange.ts';
 import { AZURE_ISSUER, AZURE_SUBSCRIPTION as SUB, azureContext } from './fake/context.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { AksWorkloadIdentityProvider } from './provider.ts';
@@ -26,7 +28,7 @@ const spec: WorkloadIdentitySpec['azure'] = {
 function setup(opts: { mutex?: KeyedMutex } = {}) {
   const arm = new FakeArm();
   const roleIds = new Map<string, string>();
-  const provider = new AksWorkloadIdentityProvider({ msi: arm, authorization: arm, credentialWrites: opts.mutex ?? new KeyedMutex(), roleIds });
+  const provider = new AksWorkloadIdentityProvider({ msi: arm, authorization: arm, exchange: new FakeAzureExchange(arm), credentialWrites: opts.mutex ?? new KeyedMutex(), roleIds });
   return { arm, provider, roleIds };
 }
 
@@ -284,5 +286,22 @@ describe('AksWorkloadIdentityProvider record', () => {
     assert.equal(provider.continues(own, ctx), true);
     assert.equal(provider.continues({ azure: { ...azure, resourceGroup: azure.resourceGroup.toUpperCase() } }, ctx), true, 'ARM names are case-insensitive');
     assert.equal(provider.continues({ azure: { ...azure, resourceGroup: 'moved' } }, ctx), false);
+  });
+});
+
+describe('AksWorkloadIdentityProvider credentials (the exchange the webhook sets a pod up for)', () => {
+  const token = (sub: string, iss = AZURE_ISSUER) => fakeToken({ iss, sub, aud: 'api://AzureADTokenExchange' });
+
+  it('Entra issues a token for the exact subject; another subject, another issuer and an edited credential are refused', async () => {
+    const { arm, provider } = setup();
+    const ctx = azureContext(spec);
+    const { status } = await converge(provider, ctx);
+    assert.equal(provider.credentials.audience(ctx), 'api://AzureADTokenExchange');
+    assert.equal((await provider.credentials.exchange(ctx, status, token('system:serviceaccount:bookstore:catalog-sa'))).ok, true);
+    assert.equal((await provider.credentials.exchange(ctx, status, token('system:serviceaccount:bookstore:other'))).reason, 'TrustRejected');
+    assert.equal((await provider.credentials.exchange(ctx, status, token('system:serviceaccount:bookstore:catalog-sa', 'https://elsewhere.example.com/'))).reason, 'IssuerNotTrusted');
+    const [identity] = [...arm.identities.values()];
+    for (const c of identity?.credentials.values() ?? []) c.subject = 'system:serviceaccount:bookstore:edited';
+    assert.equal((await provider.credentials.exchange(ctx, status, token('system:serviceaccount:bookstore:catalog-sa'))).reason, 'TrustRejected');
   });
 });

@@ -5,7 +5,7 @@ import { AUDIENCE, SERVICE_ACCOUNT_ANNOTATION, REASON } from '../../api/constant
 import { CloudError, isCloudError } from '../cloud-error.ts';
 import { describeTaggedOwner, isOwned, markerTags, notOwned, unmarked } from '../ownership.ts';
 import { stepRunner } from '../steps.ts';
-import { ProviderError, type Change, type CloudRecord, type IdentityContext, type Owner, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type Provider, type Provisioned, type Revoked } from '../types.ts';
 import type { AuthorizationPort, FederatedCredential, ManagedIdentity, MsiPort, RoleAssignment } from './arm-port.ts';
 import {
   assignmentRoleGuid,
@@ -20,7 +20,9 @@ import {
   validateAzureSpec,
   type AksDesired,
 } from './desired.ts';
+import { azureCredentialCheck } from './credential-check.ts';
 import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
+import type { AzureExchangePort } from './exchange-port.ts';
 import type { KeyedMutex } from './keyed-mutex.ts';
 import { AZURE_POD_CREDENTIALS } from './pods.ts';
 
@@ -42,6 +44,7 @@ export interface AksObserved {
 export interface AksDeps {
   msi: MsiPort;
   authorization: AuthorizationPort;
+  exchange: AzureExchangePort;
   /** Shared by every provider in the process: serializes federated-credential writes per identity. */
   credentialWrites: KeyedMutex;
   /** Role name → role definition GUID for this account, filled on first use. */
@@ -64,11 +67,13 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
   readonly cloud = 'azure' as const;
   readonly mechanism = 'WorkloadIdentity';
   readonly pods = AZURE_POD_CREDENTIALS;
+  readonly credentials: CredentialCheck;
   readonly #d: AksDeps;
 
   /** One provider per CloudAccount: the ports carry that account's subscription, resource group and rate limiter. */
   constructor(deps: AksDeps) {
     this.#d = deps;
+    this.credentials = azureCredentialCheck(deps.exchange);
   }
 
   /** The same managed identity: same subscription, resource group and name (ARM names are case-insensitive). */

@@ -20,6 +20,13 @@ const kinds: Record<string, CloudErrorKind> = {
   InvalidRequest: 'terminal',
   ValidationError: 'terminal',
   AccessDenied: 'terminal',
+  // STS and EKS Auth, for the token exchange of CredentialsVerified: a refused token is a verdict, not a retry.
+  InvalidIdentityToken: 'terminal',
+  IDPRejectedClaim: 'terminal',
+  ExpiredToken: 'terminal',
+  InvalidToken: 'terminal',
+  RegionDisabled: 'terminal',
+  IDPCommunicationError: 'retryable',
   Throttling: 'throttled',
   TooManyRequests: 'throttled',
   RequestLimitExceeded: 'throttled',

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AwsMechanism, CloudAccount, WorkloadIdentitySpec } from '../../api/types.ts';
 import { converge, revokeIntended } from '../fake/contract.ts';
+import { fakeToken } from '../fake/token.ts';
 import { ProviderError, type IdentityContext } from '../types.ts';
 import { FakeEks } from './fake/eks.ts';
+import { FakeExchange } from './fake/exchange.ts';
 import { FakeIam } from './fake/iam.ts';
 import { AwsProvider } from './provider.ts';
 import { INLINE_POLICY_NAME } from './role.ts';
@@ -50,7 +52,7 @@ function world() {
   const iam = new FakeIam();
   const eks = new FakeEks();
   const pods = new FakePods();
-  const provider = (mechanism: AwsMechanism) => new AwsProvider(mechanism, { iam, eks, pods });
+  const provider = (mechanism: AwsMechanism) => new AwsProvider(mechanism, { iam, eks, pods, exchange: new FakeExchange(iam, eks) });
   return { iam, eks, pods, irsa: provider('IRSA'), pod: provider('PodIdentity') };
 }
 
@@ -59,7 +61,7 @@ const sids = (trust: unknown) => ((trust as { Statement: { Sid: string }[] }).St
 describe('AwsProvider (IRSA)', () => {
   it('creates a role trusting exactly one subject and audience, with the inline policy and ownership tags', async () => {
     const iam = new FakeIam();
-    const result = await converge(new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() }), context({ maxSessionDuration: '2h' }));
+    const result = await converge(new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(iam, new FakeEks()) }), context({ maxSessionDuration: '2h' }));
     const [role] = [...iam.roles.values()];
     assert.ok(role);
     assert.match(role.name, /^keyless-bookstore-catalog-[0-9a-f]{8}$/);
@@ -94,7 +96,7 @@ describe('AwsProvider (IRSA)', () => {
 
   it('writes nothing when the cloud already matches', async () => {
     const iam = new FakeIam();
-    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(iam, new FakeEks()) });
     await converge(provider, context());
     iam.writes.length = 0;
     const again = await converge(provider, context());
@@ -104,7 +106,7 @@ describe('AwsProvider (IRSA)', () => {
 
   it('repairs drift: a widened trust, a foreign inline policy and an extra managed policy', async () => {
     const iam = new FakeIam();
-    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(iam, new FakeEks()) });
     await converge(provider, context());
     const [role] = [...iam.roles.values()];
     assert.ok(role);
@@ -121,7 +123,7 @@ describe('AwsProvider (IRSA)', () => {
 
   it('refuses a role with the derived name that carries no marker, and changes nothing', async () => {
     const iam = new FakeIam();
-    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(iam, new FakeEks()) });
     const desired = provider.desired(context());
     iam.seedRole({ name: desired.role.name, path: '/keyless/', trustPolicy: '{"Version":"2012-10-17","Statement":[]}', description: 'someone else', maxSessionDuration: 3600, tags: {} });
     await assert.rejects(provider.ensure(desired, await provider.observe(desired)), (err: unknown) => err instanceof ProviderError && err.reason === 'NotOwned' && !err.retryable);
@@ -133,7 +135,7 @@ describe('AwsProvider (IRSA)', () => {
 
   it('finds its own role again after a crash between CreateRole and the status write', async () => {
     const iam = new FakeIam();
-    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(iam, new FakeEks()) });
     const desired = provider.desired(context());
     const staleObservation = await provider.observe(desired);
     await provider.ensure(desired, staleObservation);
@@ -144,7 +146,7 @@ describe('AwsProvider (IRSA)', () => {
 
   it('deletes policies, attachments and then the role', async () => {
     const iam = new FakeIam();
-    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods() });
+    const provider = new AwsProvider('IRSA', { iam, eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(iam, new FakeEks()) });
     await converge(provider, context({ managedPolicyArns: ['arn:aws:iam::aws:policy/ReadOnlyAccess'] }));
     iam.writes.length = 0;
     const revoked = await revokeIntended(provider, context());
@@ -154,7 +156,7 @@ describe('AwsProvider (IRSA)', () => {
   });
 
   it('reports specs whose rendered documents exceed IAM quotas', () => {
-    const provider = new AwsProvider('IRSA', { iam: new FakeIam(), eks: new FakeEks(), pods: new FakePods() });
+    const provider = new AwsProvider('IRSA', { iam: new FakeIam(), eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(new FakeIam(), new FakeEks()) });
     const huge = Array.from({ length: 200 }, (_, i) => ({ effect: 'Allow' as const, actions: ['s3:GetObject'], resources: [`arn:aws:s3:::bucket-${i}/objects/*`] }));
     const problems = provider.validate(context({ policy: huge }));
     assert.equal(problems.length, 1);
@@ -358,5 +360,35 @@ describe('AwsProvider record', () => {
     const revoked = await w.irsa.revoke(record, { cluster: 'c1', namespace: 'bookstore', name: 'someone-else', serviceAccountName: 'catalog-sa' });
     assert.equal(revoked.complete, true);
     assert.equal(w.iam.roles.size, 1, 'the role is not the other owner\'s to delete');
+  });
+});
+
+describe('AwsProvider credentials (the exchange a pod performs)', () => {
+  const token = (sub: string, aud: string) => fakeToken({ iss: issuer, sub, aud });
+
+  it('IRSA: the pod token of the ServiceAccount assumes the role; another ServiceAccount is refused by the trust', async () => {
+    const w = world();
+    w.iam.oidcProviders.push(providerArn);
+    const { status } = await converge(w.irsa, context());
+    const ok = await w.irsa.credentials.exchange(context(), status, token('system:serviceaccount:bookstore:catalog-sa', w.irsa.credentials.audience(context())));
+    assert.deepEqual([ok.ok, ok.reason], [true, 'Verified']);
+    const other = await w.irsa.credentials.exchange(context(), status, token('system:serviceaccount:bookstore:intruder', 'sts.amazonaws.com'));
+    assert.deepEqual([other.ok, other.reason], [false, 'TrustRejected']);
+  });
+
+  it('IRSA: no IAM OIDC provider for the issuer is IssuerNotTrusted, with the command that creates it', async () => {
+    const w = world();
+    const { status } = await converge(w.irsa, context());
+    const verdict = await w.irsa.credentials.exchange(context(), status, token('system:serviceaccount:bookstore:catalog-sa', 'sts.amazonaws.com'));
+    assert.equal(verdict.reason, 'IssuerNotTrusted');
+    assert.match(verdict.message, /aws iam create-open-id-connect-provider --url https:\/\/oidc\.eks/);
+  });
+
+  it('Pod Identity: EKS Auth answers for the association of the token\'s ServiceAccount; none for another', async () => {
+    const w = world();
+    const { status } = await converge(w.pod, context());
+    assert.equal(w.pod.credentials.audience(context()), 'pods.eks.amazonaws.com');
+    assert.equal((await w.pod.credentials.exchange(context(), status, token('system:serviceaccount:bookstore:catalog-sa', 'pods.eks.amazonaws.com'))).ok, true);
+    assert.equal((await w.pod.credentials.exchange(context(), status, token('system:serviceaccount:bookstore:other', 'pods.eks.amazonaws.com'))).reason, 'TrustRejected');
   });
 });

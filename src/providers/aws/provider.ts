@@ -14,11 +14,13 @@ import { IRSA_SID, irsaTrustStatement } from '../aws-irsa/trust.ts';
 import { deleteAssociation, ensureAssociation, observeAssociation, type DesiredAssociation } from '../eks-pod-identity/association.ts';
 import { POD_IDENTITY_PRINCIPAL, POD_IDENTITY_SID, podIdentityTrustStatement } from '../eks-pod-identity/trust.ts';
 import { markerTags } from '../ownership.ts';
-import { ProviderError, type Change, type CloudRecord, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { awsCredentialCheck } from './credential-check.ts';
 import { partitionOf } from './arn.ts';
 import { awsRoleName } from '../../domain/naming.ts';
 import { awsAccount, desiredRole, ROLE_NAME_PREFIX, validateAwsSpec } from './desired-role.ts';
 import type { Association, EksPort } from './eks-port.ts';
+import type { ExchangePort } from './exchange-port.ts';
 import type { IamPort } from './iam-port.ts';
 import type { IamStatement, PolicyDocument } from './policy-document.ts';
 import { INLINE_POLICY_NAME, deleteRole, ensureRole, observeRole, type DesiredRole, type ObservedRole } from './role.ts';
@@ -54,6 +56,7 @@ export interface AwsDeps {
   iam: IamPort;
   eks: EksPort;
   pods: WorkloadPods;
+  exchange: ExchangePort;
 }
 
 const POD_IDENTITY_AGENT_HINT = 'Pods get credentials from the EKS Pod Identity Agent add-on (eks-pod-identity-agent), which must run on their nodes.';
@@ -71,12 +74,14 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
   readonly cloud = 'aws' as const;
   readonly mechanism: AwsMechanism;
   readonly pods: PodCredentials;
+  readonly credentials: CredentialCheck;
   readonly #d: AwsDeps;
 
   /** One provider per CloudAccount and mechanism: the ports carry that account's rate limiter. */
   constructor(mechanism: AwsMechanism, deps: AwsDeps) {
     this.mechanism = mechanism;
     this.pods = awsPodCredentials(mechanism);
+    this.credentials = awsCredentialCheck(mechanism, deps.exchange);
     this.#d = deps;
   }
 

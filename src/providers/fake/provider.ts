@@ -4,7 +4,8 @@
 // lag) and lets a test fail any step. The providers' own tests cover the real mechanisms over their port fakes.
 import { SERVICE_ACCOUNT_ANNOTATION, REASON } from '../../api/constants.ts';
 import type { CloudAccount, Cloud } from '../../api/types.ts';
-import { ProviderError, type CloudRecord, type IdentityContext, type Owner, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { ProviderError, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type Provider, type Provisioned, type Revoked, type Verdict } from '../types.ts';
+import { claimsOf } from './token.ts';
 
 export interface FakeIdentity {
   owner: string;
@@ -21,6 +22,10 @@ export class FakeCloud {
   readonly failures: { operation: Operation; error: Error }[] = [];
   /** How many more revocations answer "not confirmed yet" before one completes. */
   revokeLag = 0;
+  /** What the next token exchanges answer (each entry once), then Verified. */
+  readonly verdicts: Verdict[] = [];
+  /** Every token exchanged, with the audience it carried. */
+  readonly exchanged: { audience: string; token: string }[] = [];
 
   fail(operation: Operation): void {
     const i = this.failures.findIndex((f) => f.operation === operation);
@@ -67,6 +72,7 @@ export class FakeProvider implements Provider<FakeDesired, FakeIdentity | undefi
   readonly cloud: Cloud;
   readonly mechanism: string;
   readonly pods;
+  readonly credentials: CredentialCheck;
   readonly #world: FakeCloud;
   readonly #place: string;
 
@@ -76,6 +82,13 @@ export class FakeProvider implements Provider<FakeDesired, FakeIdentity | undefi
     this.#world = world;
     this.#place = place;
     this.pods = { injected: cloud !== 'gcp', staleReason: () => undefined };
+    this.credentials = {
+      audience: () => `${cloud}-audience`,
+      exchange: (_ctx, _status, token) => {
+        world.exchanged.push({ audience: claimsOf(token).aud, token });
+        return Promise.resolve(world.verdicts.shift() ?? { ok: true, reason: REASON.Verified, message: 'exchanged' });
+      },
+    };
   }
 
   validate(ctx: IdentityContext): string[] {

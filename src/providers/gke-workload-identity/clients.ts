@@ -8,6 +8,7 @@ import type { Metrics } from '../../observability/metrics.ts';
 import { instrumentedCall } from '../instrument.ts';
 import { classifyGcpError } from './errors.ts';
 import { createGcpPort, DEFAULT_ROOT_URLS, type RootUrls } from './gcp-client.ts';
+import { createGcpExchangePort, DEFAULT_EXCHANGE_URLS, type GcpExchangePort } from './exchange-port.ts';
 import type { GcpPort } from './gcp-port.ts';
 
 export interface GcpClientOptions {
@@ -24,6 +25,7 @@ export interface GcpClientOptions {
 
 export interface GcpAccountClients {
   gcp: GcpPort;
+  exchange: GcpExchangePort;
 }
 
 /** Environment variables of the GCP provider, documented in docs/gke-workload-identity.md. */
@@ -44,6 +46,7 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
   const auth = authFor(opts);
   const root = opts.endpoint?.replace(/\/*$/, '/');
   const rootUrls: RootUrls = root ? { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root } : DEFAULT_ROOT_URLS;
+  const exchangeUrls = root ? { sts: root, iamcredentials: root } : DEFAULT_EXCHANGE_URLS;
   // In production each API has its own host; the operation in a timeout message says which one.
   const endpoint = opts.endpoint ?? 'https://*.googleapis.com';
   const cache = new Map<string, GcpAccountClients>();
@@ -52,7 +55,7 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
     if (cached) return cached;
     const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
     const call = instrumentedCall('gcp', limiter, opts.metrics, classifyGcpError, { timeoutMs: opts.callTimeoutMs, endpoint });
-    const clients = { gcp: createGcpPort(auth, call, rootUrls) };
+    const clients = { gcp: createGcpPort(auth, call, rootUrls), exchange: createGcpExchangePort(call, exchangeUrls) };
     cache.set(account.metadata.name, clients);
     return clients;
   };

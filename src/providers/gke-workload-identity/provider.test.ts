@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import type { CloudAccount, GcpMechanism, GcpRoleGrant } from '../../api/types.ts';
 import { CloudError } from '../cloud-error.ts';
 import { converge, revokeIntended } from '../fake/contract.ts';
+import { fakeToken } from '../fake/token.ts';
 import { ProviderError, type IdentityContext } from '../types.ts';
+import { FakeGcpExchange } from './fake/exchange.ts';
 import { FakeGcp } from './fake/gcp.ts';
 import { GkeWorkloadIdentityProvider } from './provider.ts';
 import type { PolicyTarget } from './resources.ts';
@@ -69,7 +71,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('creates a marked Google service account, its workloadIdentityUser binding and every grant, and asks for the annotation', async () => {
     const gcp = world();
-    const result = await converge(new GkeWorkloadIdentityProvider(mode, gcp), context());
+    const result = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.ok(sa);
     assert.match(sa.email, /^bookstore-catalog-[0-9a-f]{8}@my-project\.iam\.gserviceaccount\.com$/);
@@ -108,7 +110,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('writes nothing when the cloud already matches', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const first = await converge(provider, context());
     gcp.writes.length = 0;
     const again = await next(provider, context(), first);
@@ -118,7 +120,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('revokes grants the spec no longer lists, on resources it still names and on those it dropped', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const first = await converge(provider, context());
     const result = await next(provider, context([{ role: 'roles/cloudtrace.agent' }]), first);
     assert.deepEqual(result.changes.map((c) => c.action).sort(), ['RoleRevoked', 'RoleRevoked', 'RoleRevoked']);
@@ -129,9 +131,9 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('revokes the grant on a resource dropped while the operator was down, from the record alone', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp), context());
+    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
     // A restarted operator: a new provider, and only the record the first one wrote.
-    const result = await next(new GkeWorkloadIdentityProvider(mode, gcp), context([{ role: 'roles/cloudtrace.agent' }]), first);
+    const result = await next(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context([{ role: 'roles/cloudtrace.agent' }]), first);
     assert.deepEqual(result.changes.map((c) => c.action).sort(), ['RoleRevoked', 'RoleRevoked', 'RoleRevoked']);
     assert.deepEqual(membersOf(gcp, topic), []);
     assert.deepEqual(result.record.gcp?.grants?.map((g) => g.resource), [`//cloudresourcemanager.googleapis.com/projects/${PROJECT}`]);
@@ -139,7 +141,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('repairs a widened trust: a second Kubernetes ServiceAccount on its workloadIdentityUser role', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     await converge(provider, context());
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.ok(sa);
@@ -152,7 +154,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('refuses a service account with its id that carries no marker, and changes nothing', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const desired = provider.desired(context());
     await gcp.createServiceAccount(PROJECT, desired.gsa?.accountId ?? '', { displayName: 'theirs', description: 'hand-made' });
     gcp.writes.length = 0;
@@ -165,7 +167,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('names the owner when the account belongs to another WorkloadIdentity', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const desired = provider.desired(context());
     await gcp.createServiceAccount(PROJECT, desired.gsa?.accountId ?? '', { displayName: 'x', description: 'Managed by Keyless; do not edit. keyless.dev/cluster=c9 keyless.dev/namespace=bookstore keyless.dev/name=catalog' });
     await assert.rejects(provider.ensure(desired, await provider.observe(desired)), /belongs to bookstore\/catalog \(cluster c9\)/);
@@ -173,7 +175,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('finds its own account again after a crash between create and the status write', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const desired = provider.desired(context());
     const staleObservation = await provider.observe(desired);
     await provider.ensure(desired, staleObservation);
@@ -183,7 +185,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('retries quietly while a new account has not propagated, then converges with one account', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const desired = provider.desired(context());
     gcp.unpropagated.add(desired.gsa?.email ?? '');
     await assert.rejects(converge(provider, context()), (err: unknown) => err instanceof CloudError && err.kind === 'retryable' && !(err instanceof ProviderError));
@@ -202,18 +204,18 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
   it('reports the service account quota as QuotaExceeded, not retried until something changes', async () => {
     const gcp = world();
     gcp.quota = 0;
-    await assert.rejects(converge(new GkeWorkloadIdentityProvider(mode, gcp), context()), (err: unknown) => err instanceof ProviderError && err.reason === 'QuotaExceeded' && err.step === 'identity' && !err.retryable && /DirectPrincipal/.test(err.message));
+    await assert.rejects(converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context()), (err: unknown) => err instanceof ProviderError && err.reason === 'QuotaExceeded' && err.step === 'identity' && !err.retryable && /DirectPrincipal/.test(err.message));
   });
 
   it('reports a missing bucket as ResourceNotFound and retries', async () => {
     const gcp = world();
     const roles = [{ role: 'roles/storage.objectViewer', resource: '//storage.googleapis.com/projects/_/buckets/nope' }];
-    await assert.rejects(converge(new GkeWorkloadIdentityProvider(mode, gcp), context(roles)), (err: unknown) => err instanceof ProviderError && err.reason === 'ResourceNotFound' && err.retryable && /gs:\/\/nope/.test(err.message));
+    await assert.rejects(converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context(roles)), (err: unknown) => err instanceof ProviderError && err.reason === 'ResourceNotFound' && err.retryable && /gs:\/\/nope/.test(err.message));
   });
 
   it('cleans up deleted: members of its own earlier account after the account was deleted behind its back', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     await converge(provider, context());
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.ok(sa);
@@ -229,7 +231,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('deletes trust, grants and then the account, leaving every foreign binding and no ghosts', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const first = await converge(provider, context());
     const revoked = await provider.revoke(first.record, context());
     assert.equal(revoked.complete, true);
@@ -242,10 +244,10 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
   });
 
   it('rejects a resource type it cannot grant on, naming the supported ones', () => {
-    const problems = new GkeWorkloadIdentityProvider(mode, world()).validate(context([{ role: 'roles/bigquery.dataViewer', resource: '//bigquery.googleapis.com/projects/p/datasets/d' }]));
+    const problems = new GkeWorkloadIdentityProvider(mode, world(), new FakeGcpExchange(new FakeGcp(PROJECT))).validate(context([{ role: 'roles/bigquery.dataViewer', resource: '//bigquery.googleapis.com/projects/p/datasets/d' }]));
     assert.equal(problems.length, 1);
     assert.match(problems[0] ?? '', /spec\.gcp\.roles\[0\]\.resource "\/\/bigquery.googleapis.com\/projects\/p\/datasets\/d" is not a resource Keyless can grant on; use one of \/\/cloudresourcemanager/);
-    assert.deepEqual(new GkeWorkloadIdentityProvider(mode, world()).validate(context()), []);
+    assert.deepEqual(new GkeWorkloadIdentityProvider(mode, world(), new FakeGcpExchange(new FakeGcp(PROJECT))).validate(context()), []);
   });
 });
 
@@ -254,7 +256,7 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
 
   it('grants to the principal, creates no service account and asks for no annotation', async () => {
     const gcp = world();
-    const result = await converge(new GkeWorkloadIdentityProvider(mode, gcp), context());
+    const result = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
     assert.equal(gcp.serviceAccounts.size, 0);
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }, { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] }]);
     assert.deepEqual(membersOf(gcp, topic), [{ role: 'roles/pubsub.publisher', members: [PRINCIPAL] }]);
@@ -267,8 +269,8 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
 
   it('revokes exactly its grants on delete, from the record, whatever the spec says now', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp), context());
-    const revoked = await new GkeWorkloadIdentityProvider(mode, gcp).revoke(first.record, context([]));
+    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
+    const revoked = await new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)).revoke(first.record, context([]));
     assert.equal(revoked.complete, true);
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }]);
     assert.deepEqual(membersOf(gcp, bucket), [{ role: 'roles/storage.objectViewer', members: ['group:readers@example.com'] }]);
@@ -280,7 +282,7 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
     const gcp = world();
     // A person granted exactly what the spec will ask for, and something else, to the same principal.
     gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] }, { role: 'roles/viewer', members: [PRINCIPAL] }] }));
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp);
+    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
     const desired = provider.desired(context());
     const intent = provider.intent(desired, await provider.observe(desired));
     assert.ok(!intent.gcp?.grants?.some((g) => g.role === 'roles/cloudtrace.agent'), 'a binding the principal already holds is not ours');
@@ -298,8 +300,8 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
 describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
   it('ServiceAccount → DirectPrincipal moves every grant to the principal and deletes the service account', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context());
-    const result = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp), context(), first);
+    const first = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context());
+    const result = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp)), context(), first);
     assert.equal(gcp.serviceAccounts.size, 0);
     assert.ok(result.changes.some((c) => c.action === 'Deleted'));
     assert.equal(result.record.gcp?.serviceAccountEmail, undefined, 'the deleted account leaves the record');
@@ -310,9 +312,9 @@ describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
 
   it('DirectPrincipal → ServiceAccount removes the principal\'s recorded grants and no other', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp), context());
+    const first = await converge(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp)), context());
     gcp.foreignWrite(topic, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/pubsub.viewer', members: [PRINCIPAL] }] }));
-    await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context(), first);
+    await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context(), first);
     for (const target of [project, bucket, secret]) assert.doesNotMatch(JSON.stringify(gcp.policy(target)), /principal:\/\//);
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.deepEqual(membersOf(gcp, topic), [
@@ -325,14 +327,14 @@ describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
     const gcp = world();
     gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/viewer', members: [PRINCIPAL] }] }));
     const foreign = { role: 'roles/viewer', members: [PRINCIPAL] };
-    const sa = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context());
+    const sa = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context());
     assert.deepEqual(membersOf(gcp, project)[1], foreign, 'after create');
-    const dp = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp), context(), sa);
+    const dp = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp)), context(), sa);
     assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/viewer' && b.members.includes(PRINCIPAL)), 'after the switch to DirectPrincipal');
-    const back = await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp), context(), dp);
+    const back = await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context(), dp);
     assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/viewer' && b.members.includes(PRINCIPAL)), 'after the switch back');
     assert.ok(!membersOf(gcp, project).some((b) => b.role === 'roles/cloudtrace.agent' && b.members.includes(PRINCIPAL)), 'our own principal grant went');
-    await new GkeWorkloadIdentityProvider('ServiceAccount', gcp).revoke(back.record, context());
+    await new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)).revoke(back.record, context());
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }, foreign], 'after delete');
   });
 });
@@ -340,7 +342,7 @@ describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
 describe('GkeWorkloadIdentityProvider record', () => {
   it('records the service account and every grant before anything is created', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp);
+    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp));
     const desired = provider.desired(context());
     const intent = provider.intent(desired, await provider.observe(desired));
     assert.equal(intent.gcp?.serviceAccountEmail, desired.gsa?.email);
@@ -349,12 +351,41 @@ describe('GkeWorkloadIdentityProvider record', () => {
   });
 
   it('continues a record of the same project and pool only', async () => {
-    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', world());
+    const gcp0 = world();
+    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp0, new FakeGcpExchange(gcp0));
     const { record } = await converge(provider, context());
     const gcp = record.gcp;
     assert.ok(gcp);
     assert.equal(provider.continues(record, context()), true);
     assert.equal(provider.continues({ gcp: { ...gcp, workloadPool: 'fleet-host.svc.id.goog' } }, context()), false, 'another pool names other members');
     assert.equal(provider.continues({ gcp: { ...gcp, projectId: 'other-project' } }, context()), false);
+  });
+});
+
+describe('GkeWorkloadIdentityProvider credentials (the metadata server\'s exchange)', () => {
+  const ISSUER = 'https://container.googleapis.com/v1/projects/my-project/locations/us-central1/clusters/c1';
+  const token = (sa: string) => fakeToken({ iss: ISSUER, sub: `system:serviceaccount:bookstore:${sa}`, aud: POOL });
+
+  it('ServiceAccount mode: the pod may impersonate its Google service account until the binding goes', async () => {
+    const gcp = world();
+    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp));
+    const { status } = await converge(provider, context());
+    assert.equal(provider.credentials.audience(context()), POOL);
+    assert.equal((await provider.credentials.exchange(context(), status, token('catalog-sa'))).ok, true);
+    assert.equal((await provider.credentials.exchange(context(), status, token('intruder'))).reason, 'TrustRejected');
+    const email = status.gcp?.serviceAccountEmail ?? '';
+    gcp.foreignWrite({ kind: 'serviceAccount', project: PROJECT, email }, (p) => ({ ...p, bindings: [] }));
+    const removed = await provider.credentials.exchange(context(), status, token('catalog-sa'));
+    assert.equal(removed.reason, 'TrustRejected');
+    assert.match(removed.message, /roles\/iam\.workloadIdentityUser binding is missing/);
+  });
+
+  it('DirectPrincipal: the STS exchange alone, refused for a token of another pool', async () => {
+    const gcp = world();
+    const provider = new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp));
+    const { status } = await converge(provider, context());
+    assert.equal((await provider.credentials.exchange(context(), status, token('catalog-sa'))).ok, true);
+    const wrongPool = fakeToken({ iss: ISSUER, sub: 'system:serviceaccount:bookstore:catalog-sa', aud: 'other.svc.id.goog' });
+    assert.equal((await provider.credentials.exchange(context(), status, wrongPool)).reason, 'IssuerNotTrusted');
   });
 });

@@ -13,9 +13,11 @@ import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
 import { notOwned } from '../ownership.ts';
 import { stepRunner } from '../steps.ts';
-import { ProviderError, type Change, type CloudRecord, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import { gcpCredentialCheck } from './credential-check.ts';
 import { desiredGke, gcpAccount, validateGcpSpec, type GkeDesired, type TargetGrants } from './desired.ts';
 import { isServiceAccountQuota } from './errors.ts';
+import type { GcpExchangePort } from './exchange-port.ts';
 import type { GcpPort, GoogleServiceAccount } from './gcp-port.ts';
 import {
   carriesMarker,
@@ -103,12 +105,14 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
   readonly cloud = 'gcp' as const;
   readonly mechanism: GcpMechanism;
   readonly pods = GKE_POD_CREDENTIALS;
+  readonly credentials: CredentialCheck;
   readonly #gcp: GcpPort;
 
-  /** One provider per CloudAccount and mechanism; `gcp` carries that account's rate limiter. */
-  constructor(mechanism: GcpMechanism, gcp: GcpPort) {
+  /** One provider per CloudAccount and mechanism; the ports carry that account's rate limiter. */
+  constructor(mechanism: GcpMechanism, gcp: GcpPort, exchange: GcpExchangePort) {
     this.mechanism = mechanism;
     this.#gcp = gcp;
+    this.credentials = gcpCredentialCheck(exchange);
   }
 
   validate(ctx: IdentityContext): string[] {

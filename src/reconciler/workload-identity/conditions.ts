@@ -18,6 +18,8 @@ export interface Outcome {
   serviceAccount?: { ok: boolean; reason: Reason; message: string };
   /** WorkloadsUpToDate, when the identity was provisioned; it does not affect Ready. */
   workloads?: { ok: boolean; reason: Reason; message: string };
+  /** CredentialsVerified, when the CloudAccount asks for it; it does not affect Ready. */
+  credentials?: { status: 'True' | 'False' | 'Unknown'; reason: Reason; message: string };
   /** Set when the reconcile stopped before reaching the cloud (missing account, invalid spec, conflict...). */
   blocked?: { reason: Reason; message: string };
   /** The Ready message when everything is in place. */
@@ -48,6 +50,10 @@ export function workloadIdentityConditions(outcome: Outcome): ConditionInput[] {
   if (outcome.workloads) {
     const w = outcome.workloads;
     conditions.push({ type: CONDITION.workloadsUpToDate, status: w.ok ? 'True' : 'False', reason: w.reason, message: w.message });
+  }
+  if (outcome.credentials) {
+    const c = outcome.credentials;
+    conditions.push({ type: CONDITION.credentialsVerified, status: c.status, reason: c.reason, message: c.message });
   }
   const first = failed[0];
   conditions.push(

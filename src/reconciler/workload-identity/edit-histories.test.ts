@@ -18,13 +18,16 @@ import type { CloudAccount, CloudAccountSpec, Cloud, Guardrails, WorkloadIdentit
 import { evaluateGuardrails } from '../../domain/guardrails/index.ts';
 import { FakeCluster } from '../../kube/fake/cluster.ts';
 import { FakeArm } from '../../providers/aks-workload-identity/fake/arm.ts';
+import { FakeAzureExchange } from '../../providers/aks-workload-identity/fake/exchange.ts';
 import { KeyedMutex } from '../../providers/aks-workload-identity/keyed-mutex.ts';
 import { AksWorkloadIdentityProvider } from '../../providers/aks-workload-identity/provider.ts';
 import { iamDataCatalogue } from '../../providers/aws/action-catalogue.ts';
 import { FakeEks } from '../../providers/aws/fake/eks.ts';
+import { FakeExchange } from '../../providers/aws/fake/exchange.ts';
 import { FakeIam } from '../../providers/aws/fake/iam.ts';
 import { AwsProvider } from '../../providers/aws/provider.ts';
 import { CloudError } from '../../providers/cloud-error.ts';
+import { FakeGcpExchange } from '../../providers/gke-workload-identity/fake/exchange.ts';
 import { FakeGcp } from '../../providers/gke-workload-identity/fake/gcp.ts';
 import { directPrincipal, gcpServiceAccountId, serviceAccountEmail } from '../../providers/gke-workload-identity/naming.ts';
 import { GkeWorkloadIdentityProvider } from '../../providers/gke-workload-identity/provider.ts';
@@ -100,12 +103,14 @@ function registry(world: World): ProviderRegistry {
   const arm = faulty(world.arm, world);
   const pods = { countDependent: () => Promise.resolve(0) };
   // A restarted operator starts with empty caches: a new registry builds new providers.
-  const azure = { msi: arm, authorization: arm, credentialWrites: new KeyedMutex(), roleIds: new Map<string, string>() };
+  const azure = { msi: arm, authorization: arm, exchange: new FakeAzureExchange(world.arm), credentialWrites: new KeyedMutex(), roleIds: new Map<string, string>() };
+  const exchange = new FakeExchange(world.iam, world.eks);
+  const gcpExchange = new FakeGcpExchange(world.gcp);
   return providerRegistry({
-    'aws/IRSA': () => new AwsProvider('IRSA', { iam, eks, pods }),
-    'aws/PodIdentity': () => new AwsProvider('PodIdentity', { iam, eks, pods }),
-    'gcp/ServiceAccount': () => new GkeWorkloadIdentityProvider('ServiceAccount', gcp),
-    'gcp/DirectPrincipal': () => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp),
+    'aws/IRSA': () => new AwsProvider('IRSA', { iam, eks, pods, exchange }),
+    'aws/PodIdentity': () => new AwsProvider('PodIdentity', { iam, eks, pods, exchange }),
+    'gcp/ServiceAccount': () => new GkeWorkloadIdentityProvider('ServiceAccount', gcp, gcpExchange),
+    'gcp/DirectPrincipal': () => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, gcpExchange),
     'azure/WorkloadIdentity': () => new AksWorkloadIdentityProvider(azure),
   });
 }

@@ -92,6 +92,8 @@ export function aReadyAccount(name: string, spec: CloudAccountSpec, status: Clou
 export interface Harness {
   cluster: FakeCluster;
   reconciler: WorkloadIdentityReconciler;
+  /** Moves the reconciler's clock forward. */
+  advance(ms: number): void;
   /** One reconcile; what it returned, or the error it threw. */
   reconcile(key: string): Promise<{ requeueAfterMs?: number | undefined; error?: unknown }>;
   /**
@@ -102,6 +104,7 @@ export interface Harness {
 }
 
 export function harness(providers: ProviderRegistry, cluster = new FakeCluster()): Harness {
+  let now = new Date('2026-06-01T00:00:00Z').getTime();
   const reconciler = new WorkloadIdentityReconciler({
     cluster: CLUSTER,
     identities: cluster.identities,
@@ -113,7 +116,7 @@ export function harness(providers: ProviderRegistry, cluster = new FakeCluster()
     catalogue,
     kube: cluster,
     logger: pino({ level: 'silent' }),
-    now: () => new Date('2026-06-01T00:00:00Z'),
+    now: () => new Date(now),
   });
   type Result = { requeueAfterMs?: number | undefined; error?: unknown };
   const reconcile = async (key: string): Promise<Result> => {
@@ -127,6 +130,9 @@ export function harness(providers: ProviderRegistry, cluster = new FakeCluster()
   return {
     cluster,
     reconciler,
+    advance: (ms) => {
+      now += ms;
+    },
     reconcile,
     async settle(key, max = 20) {
       let last: Result = {};

@@ -294,6 +294,55 @@ describe('WorkloadIdentityReconciler', () => {
     });
   });
 
+  describe('CredentialsVerified', () => {
+    const verifying = { ...AWS, spec: { ...AWS.spec, verification: { enabled: true } } };
+
+    it('is not reported, and no token is minted, unless the CloudAccount asks for it', async () => {
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      await h.settle(KEY);
+      assert.equal(condition(h.cluster.identity(KEY), 'CredentialsVerified'), undefined);
+      assert.deepEqual(cloud.exchanged, []);
+    });
+
+    it('mints a token with the mechanism audience and reports the exchange, without touching Ready', async () => {
+      h.cluster.putAccount(verifying);
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      await h.settle(KEY);
+      const wi = h.cluster.identity(KEY);
+      assert.deepEqual(condition(wi, 'CredentialsVerified') && { status: condition(wi, 'CredentialsVerified')?.status, reason: condition(wi, 'CredentialsVerified')?.reason }, { status: 'True', reason: REASON.Verified });
+      assert.equal(cloud.exchanged[0]?.audience, 'aws-audience');
+      assert.equal(condition(wi, 'Ready')?.status, 'True');
+    });
+
+    it('says pending, and looks again soon, while the cloud has not caught up with a new identity; then reports the refusal', async () => {
+      h.cluster.putAccount(verifying);
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      const refused = { ok: false, reason: REASON.TrustRejected, message: 'STS refused it. Trace ID: 1234-abcd Correlation ID: 99ff Timestamp: 2026-06-01 00:00:01Z' };
+      cloud.verdicts.push(refused, refused);
+      assert.equal((await h.reconcile(KEY)).requeueAfterMs, 10_000);
+      let verified = condition(h.cluster.identity(KEY), 'CredentialsVerified');
+      assert.equal(verified?.status, 'Unknown');
+      assert.equal(verified?.reason, REASON.VerificationPending);
+      h.advance(5 * 60_000);
+      assert.equal((await h.reconcile(KEY)).requeueAfterMs, undefined);
+      verified = condition(h.cluster.identity(KEY), 'CredentialsVerified');
+      assert.equal(verified?.status, 'False');
+      assert.equal(verified?.reason, REASON.TrustRejected);
+      assert.equal(verified?.message, 'STS refused it.', 'request-specific ids are left out, so the condition settles');
+      assert.equal(condition(h.cluster.identity(KEY), 'Ready')?.status, 'True');
+    });
+
+    it('says how to allow token requests when the API server refuses them', async () => {
+      h.cluster.putAccount(verifying);
+      h.cluster.tokenRequestsForbidden = true;
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      await h.settle(KEY);
+      const verified = condition(h.cluster.identity(KEY), 'CredentialsVerified');
+      assert.equal(verified?.reason, REASON.ExchangeFailed);
+      assert.match(verified?.message ?? '', /kubectl apply -k config\/verification/);
+    });
+  });
+
   it('turns a streak of failures into a Warning Event on the object', async () => {
     h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
     await h.reconciler.reportRepeatedFailure(KEY, new Error('still broken'), 5);

@@ -19,6 +19,7 @@ import type { WorkloadIdentityReconcilerDeps } from './deps.ts';
 import { provision, revokeRecord } from './provision.ts';
 import { ObjectGone, Reporter } from './report.ts';
 import { resolveAccount, resolveProvider, type Refusal } from './resolve.ts';
+import { verifyCredentials } from './verify-credentials.ts';
 import { workloadsUpToDate } from './workloads-up-to-date.ts';
 
 export type { WorkloadIdentityReconcilerDeps } from './deps.ts';
@@ -109,6 +110,7 @@ export class WorkloadIdentityReconciler {
     const bound = await bindServiceAccount(this.#d, wi, cloud, provisioned);
     const status: WorkloadIdentityStatus = { ...base, ...provisioned.status };
     const workloads = bound.outcome.ok ? await workloadsUpToDate(this.#d, this.#report, wi, plan.provider.pods, status) : undefined;
+    const verification = await verifyCredentials(this.#d, wi, plan, provisioned);
     const now: ProvisionedRecord = {
       cloud,
       cloudAccount: account.metadata.name,
@@ -138,12 +140,15 @@ export class WorkloadIdentityReconciler {
         },
         serviceAccount: bound.outcome,
         ...(workloads ? { workloads } : {}),
+        ...(verification ? { credentials: verification.outcome } : {}),
         readyMessage: `Pods using ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName} can use ${provisioned.status.identity ?? 'the identity'} (subject ${ctx.subject}). ${provisioned.messages.trust}. Pods started before this identity was ready get credentials only after a restart (kubectl rollout restart).`,
       },
       { ...status, provisioned: now },
     );
-    // Converged as far as the cloud goes, but a migration waits for pods to restart: look again soon.
-    if (provisioned.waitingFor) return { requeueAfterMs: MIGRATION_POLL_MS };
+    // Converged as far as the cloud goes, but a migration waits for pods to restart, or the cloud has yet to honour a
+    // new trust: look again soon.
+    const soon = [provisioned.waitingFor ? MIGRATION_POLL_MS : undefined, verification?.againMs].filter((ms): ms is number => ms !== undefined);
+    if (soon.length) return { requeueAfterMs: Math.min(...soon) };
   }
 
   /** resolve → admit, stopping at the first refusal. */

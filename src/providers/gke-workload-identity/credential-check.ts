@@ -1,0 +1,63 @@
+// CredentialsVerified for GKE: what the metadata server does for a pod of the ServiceAccount — exchange its token
+// (audience: the workload identity pool) at Security Token Service for the identity namespace, then, in ServiceAccount
+// mode, impersonate the Google service account, which needs roles/iam.workloadIdentityUser for serviceAccount:POOL[NS/SA].
+import { REASON } from '../../api/constants.ts';
+import { isCloudError } from '../cloud-error.ts';
+import type { CredentialCheck, IdentityContext, Provisioned, Verdict } from '../types.ts';
+import { gcpAccount } from './desired.ts';
+import type { GcpExchangePort } from './exchange-port.ts';
+import { kubernetesServiceAccountMember, workloadPool, WORKLOAD_IDENTITY_USER } from './naming.ts';
+
+/** The issuer the token names (the cluster's), which the identity namespace audience names too. */
+function issuerOf(token: string): string {
+  try {
+    return (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: string }).iss ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export function gcpCredentialCheck(exchange: GcpExchangePort): CredentialCheck {
+  const poolOf = (ctx: IdentityContext) => {
+    const account = gcpAccount(ctx);
+    return workloadPool(account.projectId, account.workloadPool);
+  };
+  return {
+    audience: poolOf,
+    async exchange(ctx: IdentityContext, status: Provisioned['status'], token: string): Promise<Verdict> {
+      const pool = poolOf(ctx);
+      const gsa = status.gcp?.serviceAccountEmail;
+      const member = kubernetesServiceAccountMember(pool, ctx.namespace, ctx.serviceAccountName);
+      const audience = `identitynamespace:${pool}:${issuerOf(token)}`;
+      try {
+        await exchange.exchange({ audience, token, ...(gsa ? { impersonate: gsa } : {}) });
+        return {
+          ok: true,
+          reason: REASON.Verified,
+          message: gsa
+            ? `Security Token Service accepted a token of ${ctx.subject} for ${pool}, and ${member} could impersonate ${gsa}; the access token was discarded.`
+            : `Security Token Service accepted a token of ${ctx.subject} for ${pool}, acting as ${status.gcp?.member ?? 'the principal'}; the access token was discarded.`,
+        };
+      } catch (err) {
+        if (!isCloudError(err) || (err.kind !== 'terminal' && err.kind !== 'notFound')) {
+          return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange could not be completed: ${err instanceof Error ? err.message : String(err)}`, transient: true };
+        }
+        if (err.code === 'PERMISSION_DENIED' || err.code === 'Http403') {
+          return {
+            ok: false,
+            reason: REASON.TrustRejected,
+            message: `${member} may not impersonate ${gsa ?? 'the Google service account'}: ${err.message}. Its ${WORKLOAD_IDENTITY_USER} binding is missing; Keyless restores it at its next reconcile unless someone else keeps removing it.`,
+          };
+        }
+        if (err.code === 'invalid_grant' || err.code === 'invalid_target' || err.code === 'invalid_request') {
+          return {
+            ok: false,
+            reason: REASON.IssuerNotTrusted,
+            message: `Security Token Service refused a token of ${ctx.subject} for identity namespace ${pool}: ${err.message}. Check that this cluster's workload identity pool is ${pool} (CloudAccount spec.gcp.workloadPool) and that Workload Identity is enabled on the cluster.`,
+          };
+        }
+        return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange failed: ${err.message}` };
+      }
+    },
+  };
+}
