@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     catalogue: iamDataCatalogue(),
     kube,
     logger,
+    verificationGraceMs: config.verificationGraceMs,
   });
   const accountReconciler = new CloudAccountReconciler({
     accounts,

@@ -17,6 +17,7 @@ const schema = z.object({
   KEYLESS_AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(30),
   KEYLESS_RECONCILE_TIMEOUT_SECONDS: z.coerce.number().int().min(5).default(300),
+  KEYLESS_VERIFY_GRACE_SECONDS: z.coerce.number().int().min(0).default(120),
   // The AWS SDK reads its endpoint overrides itself; they are read here only to name the endpoint in a timeout.
   AWS_ENDPOINT_URL: z.string().optional(),
   AWS_ENDPOINT_URL_IAM: z.string().optional(),
@@ -44,6 +45,8 @@ export interface Config {
   cloudCallTimeoutMs: number;
   /** A reconcile still running after this long is given up on and retried with backoff. */
   reconcileTimeoutMs: number;
+  /** CredentialsVerified: how long after a change a refused exchange is reported as pending (the cloud catching up). */
+  verificationGraceMs: number;
   /** The AWS SDK's endpoint overrides (service-specific, else AWS_ENDPOINT_URL); undefined means AWS's own. */
   awsEndpoints: { iam: string | undefined; eks: string | undefined; sts: string | undefined; eksAuth: string | undefined };
 }
@@ -72,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
     awsMaxAttempts: e.KEYLESS_AWS_MAX_ATTEMPTS,
     cloudCallTimeoutMs: e.KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS * 1000,
     reconcileTimeoutMs: e.KEYLESS_RECONCILE_TIMEOUT_SECONDS * 1000,
+    verificationGraceMs: e.KEYLESS_VERIFY_GRACE_SECONDS * 1000,
     // Empty counts as unset, as it does for the SDK.
     awsEndpoints: {
       iam: e.AWS_ENDPOINT_URL_IAM || e.AWS_ENDPOINT_URL || undefined,

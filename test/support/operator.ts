@@ -143,6 +143,7 @@ export function awsEnv(endpoint: string): Record<string, string> {
     AWS_ENDPOINT_URL_IAM: endpoint,
     AWS_ENDPOINT_URL_EKS: endpoint,
     AWS_ENDPOINT_URL_STS: endpoint,
+    AWS_ENDPOINT_URL_EKS_AUTH: endpoint,
     AWS_ACCESS_KEY_ID: 'AKIDKEYLESSTEST',
     AWS_SECRET_ACCESS_KEY: 'keyless-test',
     AWS_REGION: 'us-east-1',
@@ -154,7 +155,8 @@ export function awsEnv(endpoint: string): Record<string, string> {
  * a static bearer token, and its CA, which Node reads only at start-up.
  */
 export function azureEnv(endpoint: string, caFile: string): Record<string, string> {
-  return { KEYLESS_AZURE_ENDPOINT: endpoint, KEYLESS_AZURE_CREDENTIAL: 'static', NODE_EXTRA_CA_CERTS: caFile };
+  // The emulator serves Microsoft Entra's token endpoint on the same host, for CredentialsVerified.
+  return { KEYLESS_AZURE_ENDPOINT: endpoint, KEYLESS_AZURE_AUTHORITY_HOST: endpoint, KEYLESS_AZURE_CREDENTIAL: 'static', NODE_EXTRA_CA_CERTS: caFile };
 }
 
 /** Environment that points the operator's Google API clients at the GCP emulator (test/support/gcp.ts). */

@@ -8,9 +8,12 @@ import { azureAccount, federatedCredentialName } from './desired.ts';
 import type { AzureExchangePort } from './exchange-port.ts';
 
 /** No federated credential of the identity names the assertion's issuer. */
-const ISSUER_CODES = new Set(['AADSTS700211', 'AADSTS700213']);
-/** The issuer is known but the subject or audience does not match a federated credential. */
-const TRUST_CODES = new Set(['AADSTS70021', 'AADSTS700212', 'AADSTS700016']);
+const ISSUER_CODES = new Set(['AADSTS700211']);
+/**
+ * The issuer is known but the audience (700212) or the subject (700213) matches no federated credential — 70021 is
+ * the older, undivided answer — or the identity is gone (700016).
+ */
+const TRUST_CODES = new Set(['AADSTS70021', 'AADSTS700212', 'AADSTS700213', 'AADSTS700016']);
 
 export function azureCredentialCheck(exchange: AzureExchangePort): CredentialCheck {
   return {

@@ -21,4 +21,6 @@ export interface WorkloadIdentityReconcilerDeps {
   kube: KubePort;
   logger: Logger;
   now?: () => Date;
+  /** CredentialsVerified: how long after a change a refusal is reported as pending. */
+  verificationGraceMs?: number;
 }

@@ -332,6 +332,25 @@ describe('WorkloadIdentityReconciler', () => {
       assert.equal(condition(h.cluster.identity(KEY), 'Ready')?.status, 'True');
     });
 
+    it('verifies an existing identity as found: a trust refused before the reconcile repairs it shows, then clears', async () => {
+      h.cluster.putAccount(verifying);
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      await h.settle(KEY);
+      h.advance(5 * 60_000);
+      // Someone edits the identity behind Keyless's back; the exchange pods make now is refused.
+      const identity = cloud.identities.get('aws:111111111111:shop-catalog');
+      if (identity) identity.grants = ['s3:*'];
+      cloud.verdicts.push({ ok: false, reason: REASON.TrustRejected, message: 'refused as found' });
+      assert.equal((await h.reconcile(KEY)).requeueAfterMs, 10_000, 'repaired: look again soon');
+      assert.deepEqual(cloud.identities.get('aws:111111111111:shop-catalog')?.grants, ['s3:GetObject'], 'repaired in the same reconcile');
+      const found = condition(h.cluster.identity(KEY), 'CredentialsVerified');
+      assert.equal(found?.reason, REASON.TrustRejected);
+      assert.equal(found?.message, 'refused as found');
+      await h.reconcile(KEY);
+      assert.equal(condition(h.cluster.identity(KEY), 'CredentialsVerified')?.reason, REASON.Verified);
+      assert.equal(cloud.exchanged.length, 3, 'one exchange per reconcile');
+    });
+
     it('says how to allow token requests when the API server refuses them', async () => {
       h.cluster.putAccount(verifying);
       h.cluster.tokenRequestsForbidden = true;

@@ -19,7 +19,7 @@ import type { WorkloadIdentityReconcilerDeps } from './deps.ts';
 import { provision, revokeRecord } from './provision.ts';
 import { ObjectGone, Reporter } from './report.ts';
 import { resolveAccount, resolveProvider, type Refusal } from './resolve.ts';
-import { verifyCredentials } from './verify-credentials.ts';
+import { verificationEnabled, verifyCredentials } from './verify-credentials.ts';
 import { workloadsUpToDate } from './workloads-up-to-date.ts';
 
 export type { WorkloadIdentityReconcilerDeps } from './deps.ts';
@@ -28,6 +28,8 @@ export type { WorkloadIdentityReconcilerDeps } from './deps.ts';
 const REVOKE_POLL_MS = 5_000;
 /** How soon to look again while a mechanism switch waits for old pods to go. */
 const MIGRATION_POLL_MS = 15_000;
+/** How soon to verify credentials again after repairing a trust the verification found refused. */
+const VERIFY_AFTER_REPAIR_MS = 10_000;
 
 /** Identity fields of an earlier status, kept while the record says the objects exist, so `kubectl get` shows them. */
 function keepIdentity(status: WorkloadIdentityStatus | undefined): WorkloadIdentityStatus {
@@ -101,6 +103,8 @@ export class WorkloadIdentityReconciler {
     wi = await this.#ensureFinalizer(wi);
     const { ctx, cloud, mechanism, account } = plan;
     const base: WorkloadIdentityStatus = { cloud, mechanism, subject: ctx.subject, issuer: ctx.issuer };
+    // An identity that exists is verified as found: what its pods get before this reconcile repairs anything.
+    const asFound = verificationEnabled(plan) && plan.continuing && wi.status?.identity ? await verifyCredentials(this.#d, wi, plan, keepIdentity(wi.status), false) : undefined;
     const result = await provision(this.#report, wi, plan, record);
     wi = result.wi;
     if (result.error !== undefined || !result.provisioned) return this.#providerFailure(wi, base, result.record, result.error);
@@ -110,7 +114,14 @@ export class WorkloadIdentityReconciler {
     const bound = await bindServiceAccount(this.#d, wi, cloud, provisioned);
     const status: WorkloadIdentityStatus = { ...base, ...provisioned.status };
     const workloads = bound.outcome.ok ? await workloadsUpToDate(this.#d, this.#report, wi, plan.provider.pods, status) : undefined;
-    const verification = await verifyCredentials(this.#d, wi, plan, provisioned);
+    const verification = !verificationEnabled(plan)
+      ? undefined
+      : !asFound
+        ? await verifyCredentials(this.#d, wi, plan, provisioned.status, provisioned.changes.length > 0)
+        : // Refused as found and repaired just now: say what pods got, and look again once the cloud has the repair.
+          asFound.outcome.status !== 'True' && provisioned.changes.length > 0
+          ? { outcome: asFound.outcome, againMs: VERIFY_AFTER_REPAIR_MS }
+          : asFound;
     const now: ProvisionedRecord = {
       cloud,
       cloudAccount: account.metadata.name,
@@ -170,7 +181,9 @@ export class WorkloadIdentityReconciler {
     const message = plan.revoke ? `${plan.message} While this lasts, Keyless gives this WorkloadIdentity no cloud identity and revokes any it had (the Revoked Event names what went).` : plan.message;
     // Blocked before the cloud: identity fields only while the record says something exists.
     const fields: WorkloadIdentityStatus = record ? { ...keepIdentity(wi.status), provisioned: record } : {};
-    await this.#report.status(wi, { steps: {}, blocked: { reason: plan.reason, message }, readyMessage: '' }, fields);
+    // What is kept still works, or not, for the pods: verified as found where that can be done.
+    const kept = record && plan.verifiable && verificationEnabled(plan.verifiable) && wi.status?.identity ? await verifyCredentials(this.#d, wi, plan.verifiable, keepIdentity(wi.status), false) : undefined;
+    await this.#report.status(wi, { steps: {}, blocked: { reason: plan.reason, message }, readyMessage: '', ...(kept ? { credentials: kept.outcome } : {}) }, fields);
     if (plan.terminal) throw new TerminalError(message);
   }
 

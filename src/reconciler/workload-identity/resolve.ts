@@ -20,6 +20,11 @@ export interface Refusal {
   message: string;
   revoke: boolean;
   terminal: boolean;
+  /**
+   * What an identity kept through this refusal can still be verified with (CredentialsVerified): a CloudAccount that is
+   * not Ready — its issuer no longer trusted, say — leaves pods with whatever the cloud answers now.
+   */
+  verifiable?: Resolved;
 }
 
 export function refusal(reason: Reason, message: string, opts: { revoke: boolean; terminal: boolean }): Refusal {
@@ -66,17 +71,24 @@ export function resolveProvider(d: WorkloadIdentityReconcilerDeps, wi: WorkloadI
   const accountName = account.metadata.name;
   const ready = findCondition(account.status?.conditions, CONDITION.ready);
   const issuer = account.status?.issuer;
-  if (ready?.status !== 'True' || !issuer) {
-    return refusal(REASON.CloudAccountNotReady, `CloudAccount "${accountName}" is not ready: ${ready?.message ?? 'it has not been reconciled yet'}`, { revoke: false, terminal: false });
-  }
   const mechanism = mechanismOf(wi.spec, account, cloud);
   const provider = d.providers.providerFor(account, cloud, mechanism);
-  if (!provider) {
-    return refusal(REASON.InvalidSpec, `Mechanism ${mechanism} for ${cloud} is not supported by this version of Keyless.`, { revoke: false, terminal: true });
+  const resolved = (trusted: string): Resolved | undefined => {
+    if (!provider) return undefined;
+    const base = context(d, wi, account, trusted);
+    const continuing = record !== undefined && record.cloud === cloud && record.cloudAccount === accountName && provider.continues(record, base);
+    return { ...r, mechanism, provider, ctx: continuing ? { ...base, record } : base, continuing };
+  };
+  if (ready?.status !== 'True' || !issuer) {
+    const verifiable = issuer ? resolved(issuer) : undefined;
+    return {
+      ...refusal(REASON.CloudAccountNotReady, `CloudAccount "${accountName}" is not ready: ${ready?.message ?? 'it has not been reconciled yet'}`, { revoke: false, terminal: false }),
+      ...(verifiable?.continuing ? { verifiable } : {}),
+    };
   }
-  const base = context(d, wi, account, issuer);
-  const continuing = record !== undefined && record.cloud === cloud && record.cloudAccount === accountName && provider.continues(record, base);
-  return { ...r, mechanism, provider, ctx: continuing ? { ...base, record } : base, continuing };
+  const found = resolved(issuer);
+  if (!found) return refusal(REASON.InvalidSpec, `Mechanism ${mechanism} for ${cloud} is not supported by this version of Keyless.`, { revoke: false, terminal: true });
+  return found;
 }
 
 function context(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity, account: CloudAccount, issuer: string): IdentityContext {

@@ -20,8 +20,11 @@ export class FakeAzureExchange implements AzureExchangePort {
     if (!credentials.some((c) => c.issuer === iss)) {
       throw new CloudError('terminal', 'AADSTS700211', 'ExchangeToken', `AADSTS700211: No matching federated identity record found for presented assertion issuer '${iss}'.`);
     }
+    if (!credentials.some((c) => c.issuer === iss && c.subject === sub)) {
+      throw new CloudError('terminal', 'AADSTS700213', 'ExchangeToken', `AADSTS700213: No matching federated identity record found for presented assertion subject '${sub}'.`);
+    }
     if (!credentials.some((c) => c.issuer === iss && c.subject === sub && c.audiences.includes(aud))) {
-      throw new CloudError('terminal', 'AADSTS70021', 'ExchangeToken', `AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: '${iss}'. Assertion Subject: '${sub}'. Assertion Audience: '${aud}'.`);
+      throw new CloudError('terminal', 'AADSTS700212', 'ExchangeToken', `AADSTS700212: No matching federated identity record found for presented assertion audience '${aud}'.`);
     }
   }
 }
