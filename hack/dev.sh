@@ -116,6 +116,63 @@ start_azure() {
   mv "$dev/azure.endpoint.tmp" "$dev/azure.endpoint"
 }
 
+# The checking STS / EKS Auth front (test/emulators/aws-sts) in front of the Pod Identity emulator, and the Pod
+# Identity Agent of EKS cluster `local` on a port of its own: exchanges are checked against this control plane's keys.
+start_aws_sts() {
+  local line
+  if ! alive "$dev/aws-sts.pid"; then
+    local upstream
+    upstream=$(dev_endpoint pod-identity) || exit 1
+    setsid node test/emulators/aws-sts/main.ts --upstream "$upstream" --kubeconfig "$dev/kubeconfig" --cluster local \
+      --agent-cluster local >"$dev/aws-sts.json" 2>"$dev/aws-sts.log" < /dev/null &
+    echo $! >"$dev/aws-sts.pid"
+  fi
+  wait_endpoint aws-sts "$dev/aws-sts.json" json
+  endpoint_in "$dev/aws-sts.json" json >"$dev/aws-sts.endpoint.tmp"
+  mv "$dev/aws-sts.endpoint.tmp" "$dev/aws-sts.endpoint"
+  IFS= read -r line <"$dev/aws-sts.json"
+  [[ $line =~ \"agentUri\":\"([^\"]*)\" ]] || { echo "no agentUri in $dev/aws-sts.json; see $dev/aws-sts.log" >&2; exit 1; }
+  printf '%s\n' "${BASH_REMATCH[1]}" >"$dev/pod-identity-agent.endpoint.tmp"
+  mv "$dev/pod-identity-agent.endpoint.tmp" "$dev/pod-identity-agent.endpoint"
+}
+
+# The GCP and Azure emulators verify this control plane's ServiceAccount tokens: its issuer and keys, trusted by
+# Entra ID and by the workload pool keyless-dev.svc.id.goog (any identity provider in the STS audience).
+trust_cluster_issuer() {
+  local config jwks issuer gcp azure
+  config=$(bin/kubectl --kubeconfig "$dev/kubeconfig" get --raw /.well-known/openid-configuration) || exit 1
+  jwks=$(bin/kubectl --kubeconfig "$dev/kubeconfig" get --raw /openid/v1/jwks) || exit 1
+  [[ $config =~ \"issuer\":\"([^\"]*)\" ]] || { echo "no issuer in the control plane's OIDC discovery document" >&2; exit 1; }
+  issuer=${BASH_REMATCH[1]}
+  gcp=$(dev_endpoint gcp) || exit 1
+  azure=$(dev_endpoint azure) || exit 1
+  curl -sSf -o /dev/null -H 'content-type: application/json' \
+    -d "{\"pool\":\"keyless-dev.svc.id.goog\",\"issuer\":\"$issuer\",\"jwks\":$jwks}" "$gcp/__emulator/pools"
+  curl -sSf -o /dev/null --cacert "$dev/azure/ca.crt" -H 'content-type: application/json' \
+    -d "{\"issuer\":\"$issuer\",\"jwks\":$jwks}" "$azure/__emulator/issuers"
+}
+
+# Appends the checking token-exchange endpoints to .dev/env (after write_env, whose STS endpoint this replaces), for
+# SDKs and the aws CLI used by hand and for the operator's CredentialsVerified check.
+write_exchange_env() {
+  local sts agent gcp azure
+  sts=$(dev_endpoint aws-sts) || exit 1
+  agent=$(dev_endpoint pod-identity-agent) || exit 1
+  gcp=$(dev_endpoint gcp) || exit 1
+  azure=$(dev_endpoint azure) || exit 1
+  cp "$dev/env" "$dev/env.tmp"
+  cat >>"$dev/env.tmp" <<ENV
+# Token exchanges, checked as the clouds check them (signature against this cluster's keys, issuer, audience, expiry,
+# trust): STS and EKS Auth in front of moto; the Pod Identity Agent of cluster local (what the pod identity webhook
+# injects as AWS_CONTAINER_CREDENTIALS_FULL_URI); Entra ID, whose authority host is the ARM emulator; Google STS
+# (/v1/token) and IAM Credentials (generateAccessToken), served by the GCP emulator's root.
+export AWS_ENDPOINT_URL_STS=$sts AWS_ENDPOINT_URL_EKS_AUTH=$sts KEYLESS_POD_IDENTITY_AGENT_URI=$agent
+export AZURE_AUTHORITY_HOST=$azure KEYLESS_AZURE_AUTHORITY_HOST=$azure
+export KEYLESS_GCP_STS_ENDPOINT=$gcp KEYLESS_GCP_IAMCREDENTIALS_ENDPOINT=$gcp
+ENV
+  mv "$dev/env.tmp" "$dev/env"
+}
+
 write_env() {
   local moto eks gcp azure
   # Read up front: a failing command substitution inside the heredoc would not stop the script (set -e ignores it).
@@ -162,9 +219,12 @@ case "${1:-}" in
     hack/controlplane.sh up "$dev/controlplane" "$dev/kubeconfig"
     start_moto
     start_pod_identity
+    start_aws_sts
     start_gcp
     start_azure
     write_env
+    trust_cluster_issuer
+    write_exchange_env
     moto=$(dev_endpoint moto) && gcp=$(dev_endpoint gcp) && azure=$(dev_endpoint azure) || exit 1
     KEYLESS_TEST_KUBECONFIG=$dev/kubeconfig node hack/dev-setup.ts "$dev" "$moto" "$gcp" "$azure"
     if [ "${2:-}" = --no-operator ] && alive "$dev/operator.pid"; then
@@ -207,12 +267,18 @@ Azure (CloudAccount local-azure: subscription 00000000-0000-0000-0000-0000000000
   kubectl get sa -n bookstore inventory-sa -o jsonpath='{.metadata.annotations}'
   curl -s --cacert .dev/azure/ca.crt \$KEYLESS_AZURE_ENDPOINT/__emulator/state      # identities, credentials, role assignments
 
+Token exchanges, checked as the clouds check them (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_EKS_AUTH, AZURE_AUTHORITY_HOST,
+KEYLESS_GCP_STS_ENDPOINT in .dev/env), e.g. the IRSA role of the sample above for its ServiceAccount's token:
+
+  aws sts assume-role-with-web-identity --role-session-name me --role-arn \$(kubectl get wi -n bookstore catalog -o jsonpath='{.status.aws.roleArn}') \\
+    --web-identity-token \$(kubectl create token -n bookstore catalog-sa --audience sts.amazonaws.com)
+
 Stop with Ctrl-C (the operator) and make dev-down (everything else).
 
 USAGE
     ;;
   down)
-    for name in operator pod-identity moto gcp azure; do
+    for name in operator aws-sts pod-identity moto gcp azure; do
       if alive "$dev/$name.pid"; then kill "$(cat "$dev/$name.pid")" && echo "$name stopped"; fi
       rm -f "$dev/$name.pid"
     done

@@ -1,8 +1,9 @@
 // The AWS side of the end-to-end tests: a moto server (the independent IAM/STS/EKS emulator, from the project's
-// .venv), the in-project Pod Identity emulator in front of it (moto lacks those routes), and a small recording
-// proxy in front of both. The proxy counts every call the operator makes by operation — evidence
-// that does not rely on the operator's own metrics — and can run a hook when a given operation has been answered
-// (the crash-safety test kills the operator there).
+// .venv), the in-project Pod Identity emulator in front of it (moto lacks those routes), the checking STS / EKS Auth
+// front in front of that (moto's STS does not evaluate trust; test/emulators/aws-sts), and a small recording proxy
+// in front of all. The proxy counts every call the operator makes by operation — evidence that does not rely on
+// the operator's own metrics — and can run a hook when a given operation has been answered (the crash-safety test
+// kills the operator there).
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateOpenIDConnectProviderCommand, IAMClient } from '@aws-sdk/client-iam';
 import { EKSClient } from '@aws-sdk/client-eks';
+import { startAwsTokenEmulator, type AwsTokenEmulator } from '../emulators/aws-sts/server.ts';
 import { startPodIdentityEmulator } from '../emulators/eks-pod-identity/server.ts';
+import type { IssuerSource } from '../emulators/oidc/issuers.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -30,6 +33,11 @@ export interface AwsEmulator {
   motoEndpoint: string;
   /** The Pod Identity emulator (in front of moto); its /__emulator/ hooks set faults and read its log. */
   eksEndpoint: string;
+  /**
+   * The checking STS and EKS Auth front, straight (what pods' SDKs use as AWS_ENDPOINT_URL_STS); `endpoint` reaches
+   * it too, through the recording proxy. Its `agentUri` is the Pod Identity Agent when `podIdentityAgent` was asked.
+   */
+  tokens: AwsTokenEmulator;
   calls: AwsCall[];
   /** Called after `operation` was answered by moto and before the answer reaches the caller. */
   onAnswered: ((operation: string) => void) | undefined;
@@ -83,7 +91,16 @@ async function waitForHttp(url: string, child: ChildProcess): Promise<void> {
   throw new Error('moto did not start');
 }
 
-export async function startAwsEmulator(): Promise<AwsEmulator> {
+export interface AwsEmulatorOptions {
+  /** Issuers whose ServiceAccount tokens STS and EKS Auth can verify. */
+  issuers?: IssuerSource[];
+  /** EKS clusters (created in moto by the test) and the issuer of their tokens. */
+  clusters?: { name: string; issuer: string }[];
+  /** Serve the Pod Identity Agent for this cluster. */
+  podIdentityAgent?: string;
+}
+
+export async function startAwsEmulator(opts: AwsEmulatorOptions = {}): Promise<AwsEmulator> {
   const motoPort = await freePort();
   const moto = spawn(path.join(root, '.venv/bin/moto_server'), ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: 'ignore' });
   // If a test fails before its cleanup runs, moto must not outlive the test process.
@@ -92,17 +109,25 @@ export async function startAwsEmulator(): Promise<AwsEmulator> {
   const motoEndpoint = `http://127.0.0.1:${motoPort}`;
   await waitForHttp(`${motoEndpoint}/moto-api/`, moto);
   const podIdentity = await startPodIdentityEmulator({ upstream: motoEndpoint });
-  const front = new URL(podIdentity.endpoint);
+  const tokens = await startAwsTokenEmulator({
+    upstream: podIdentity.endpoint,
+    issuers: opts.issuers ?? [],
+    clusters: opts.clusters ?? [],
+    ...(opts.podIdentityAgent ? { agent: { cluster: opts.podIdentityAgent } } : {}),
+  });
+  const front = new URL(tokens.endpoint);
 
   const emulator: AwsEmulator = {
     endpoint: '',
     motoEndpoint,
     eksEndpoint: podIdentity.endpoint,
+    tokens,
     calls: [],
     onAnswered: undefined,
     iam: () => new IAMClient({ endpoint: motoEndpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS }),
     eks: () => new EKSClient({ endpoint: podIdentity.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS }),
     stop: async () => {
+      await tokens.stop();
       await podIdentity.stop();
       process.removeListener('exit', killMoto);
       killMoto();

@@ -9,6 +9,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.ts';
 import type { EmulatorConfig } from '../emulators/azure/arm.ts';
 import { emulatorTls } from '../emulators/azure/tls.ts';
+import type { IssuerSource } from '../emulators/oidc/issuers.ts';
 
 export const TEST_SUBSCRIPTION = '00000000-0000-0000-0000-0000000000a1';
 export const TEST_TENANT = '00000000-0000-0000-0000-0000000000b2';
@@ -32,7 +33,8 @@ export interface TestAzure {
 
 const credential: TokenCredential = { getToken: () => Promise.resolve({ token: 'test', expiresOnTimestamp: Date.now() + 3_600_000 }) };
 
-export async function startTestAzure(config: Partial<EmulatorConfig> = {}): Promise<TestAzure> {
+/** `issuers`: the OIDC issuers whose tokens Entra accepts as federated credentials (AZURE_AUTHORITY_HOST = endpoint). */
+export async function startTestAzure(config: Partial<EmulatorConfig> = {}, issuers: IssuerSource[] = []): Promise<TestAzure> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyless-azure-'));
   const tls = emulatorTls(dir);
   const emulator = await startAzureEmulator({
@@ -44,6 +46,7 @@ export async function startTestAzure(config: Partial<EmulatorConfig> = {}): Prom
       { subscriptionId: OTHER_SUBSCRIPTION, name: OTHER_RESOURCE_GROUP },
     ],
     config,
+    issuers,
   });
   const options = { endpoint: emulator.endpoint, tlsOptions: { ca: tls.ca }, retryOptions: { maxRetries: 0 } };
   return {

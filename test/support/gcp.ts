@@ -1,8 +1,10 @@
 // The GCP side of the end-to-end tests: the in-project emulator (test/emulators/gcp) in this process, driven
 // through its HTTP admin API like any other client would, and the real Google REST clients for the tests' own
 // reads. The tests read with their own token, so the emulator's call log tells the operator's calls apart.
+import type { IssuerSource } from '../emulators/oidc/issuers.ts';
 import { startGcpEmulator } from '../emulators/gcp/server.ts';
 import type { Faults, LoggedCall, PolicyWrite } from '../emulators/gcp/state.ts';
+import type { IssuedToken, WorkloadPool } from '../emulators/gcp/tokens.ts';
 import { OAuth2Client } from 'google-auth-library';
 import { createGcpPort } from '../../src/providers/gke-workload-identity/gcp-client.ts';
 import { classifyGcpError } from '../../src/providers/gke-workload-identity/errors.ts';
@@ -27,6 +29,10 @@ export interface GcpTestEmulator {
   clearLog(): Promise<void>;
   /** Every policy version written so far, by anyone, in order. */
   policyWrites(): Promise<PolicyWrite[]>;
+  /** Moves the clock STS and IAM Credentials judge token expiry by. */
+  setClock(offsetSeconds: number): Promise<void>;
+  /** Whom an access token issued by STS or generateAccessToken stands for; undefined for one it never issued. */
+  accessToken(token: string): Promise<IssuedToken | undefined>;
   stop(): Promise<void>;
 }
 
@@ -34,8 +40,9 @@ export function isWrite(call: LoggedCall): boolean {
   return call.method !== 'GET' && !call.operation.endsWith('getIamPolicy');
 }
 
-export async function startGcpTestEmulator(): Promise<GcpTestEmulator> {
-  const emulator = await startGcpEmulator();
+/** `issuers` and `pools`: GKE Workload Identity, the workload pools and the issuers of their clusters' tokens. */
+export async function startGcpTestEmulator(opts: { issuers?: IssuerSource[]; pools?: WorkloadPool[] } = {}): Promise<GcpTestEmulator> {
+  const emulator = await startGcpEmulator({ issuers: opts.issuers ?? [], pools: opts.pools ?? [] });
   const { endpoint } = emulator;
   const adminCall = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${endpoint}/__emulator/${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -63,6 +70,11 @@ export async function startGcpTestEmulator(): Promise<GcpTestEmulator> {
     operatorCalls: async () => ((await adminCall('GET', 'log')) as { calls: LoggedCall[] }).calls.filter((c) => c.caller === OPERATOR_TOKEN),
     clearLog: async () => void (await adminCall('DELETE', 'log')),
     policyWrites: async () => ((await adminCall('GET', 'policy-writes')) as { writes: PolicyWrite[] }).writes,
+    setClock: async (offsetSeconds) => void (await adminCall('POST', 'clock', { offsetSeconds })),
+    accessToken: async (token) => {
+      const res = await fetch(`${endpoint}/__emulator/access-tokens/${encodeURIComponent(token)}`);
+      return res.status === 404 ? undefined : ((await res.json()) as IssuedToken);
+    },
     stop: () => emulator.close(),
   };
 }

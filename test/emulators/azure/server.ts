@@ -7,11 +7,16 @@
 //   GET  /__emulator/faults           POST one FaultSpec        DELETE /__emulator/faults     clears them
 //   PATCH /__emulator/config          partial EmulatorConfig
 //   POST /__emulator/resource-groups  {subscriptionId, name}
+//   POST /__emulator/issuers          {issuer, jwks}: an OIDC issuer whose tokens Entra can verify
+//   POST /__emulator/clock            {offsetSeconds}: moves Entra's clock (expiry tests)
+// The same host is also the tenant's Entra ID authority (entra.ts): point AZURE_AUTHORITY_HOST at `endpoint`.
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { issuerFromJson, TrustedIssuers, type IssuerSource } from '../oidc/issuers.ts';
 import { ArmError, ArmState, type EmulatorConfig, type Reply } from './arm.ts';
+import { Entra } from './entra.ts';
 import type { EmulatorTls } from './tls.ts';
 
 export const MSI_API_VERSION = '2024-11-30';
@@ -57,12 +62,15 @@ export interface AzureEmulatorOptions {
   tenantId?: string;
   resourceGroups?: { subscriptionId: string; name: string }[];
   config?: Partial<EmulatorConfig>;
+  /** Issuers whose tokens Entra accepts as federated credentials (their keys verify the assertions). */
+  issuers?: IssuerSource[];
 }
 
 export interface AzureEmulator {
   endpoint: string;
   port: number;
   state: ArmState;
+  entra: Entra;
   requests: RequestRecord[];
   faults: Fault[];
   addFault(spec: FaultSpec): Fault;
@@ -94,6 +102,7 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
     config: { principalReplicationDelayMs: 0, ficWriteLatencyMs: 0, pageSize: 100, ...opts.config },
   });
   for (const rg of opts.resourceGroups ?? []) state.addResourceGroup(rg.subscriptionId, rg.name);
+  const entra = new Entra(state, new TrustedIssuers(opts.issuers));
   const requests: RequestRecord[] = [];
   const faults: Fault[] = [];
   let seq = 0;
@@ -195,6 +204,18 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
       Object.assign(state.config, body);
       return json(res, 200, state.config);
     }
+    if (what === 'issuers' && method === 'POST') {
+      try {
+        entra.issuers.add(issuerFromJson(body));
+      } catch (err) {
+        return json(res, 400, { error: { code: 'BadRequest', message: err instanceof Error ? err.message : String(err) } });
+      }
+      return json(res, 200, {});
+    }
+    if (what === 'clock' && method === 'POST') {
+      entra.clockOffsetSeconds = Number((body as { offsetSeconds?: number } | undefined)?.offsetSeconds ?? 0);
+      return json(res, 200, { offsetSeconds: entra.clockOffsetSeconds });
+    }
     if (what === 'resource-groups' && method === 'POST') {
       const { subscriptionId, name } = body as { subscriptionId: string; name: string };
       state.addResourceGroup(subscriptionId, name);
@@ -220,6 +241,29 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
     const fail = (err: ArmError, headers: Record<string, string> = {}) => answer(err.status, { error: { code: err.code, message: err.message } }, headers);
 
     const raw = await readBody(req);
+    const [tenant = '', ...rest] = segments;
+    const entraPath = rest.join('/');
+    const entraRoute =
+      method === 'GET' && entraPath === 'v2.0/.well-known/openid-configuration'
+        ? 'Entra_OpenIdConfiguration'
+        : method === 'GET' && entraPath === 'discovery/v2.0/keys'
+          ? 'Entra_Keys'
+          : method === 'POST' && entraPath === 'oauth2/v2.0/token'
+            ? 'Entra_Token'
+            : undefined;
+    if (entraRoute) {
+      record.operation = entraRoute;
+      const reply =
+        entraRoute === 'Entra_OpenIdConfiguration'
+          ? entra.openidConfiguration(`https://${req.headers.host ?? '127.0.0.1'}`, tenant)
+          : entraRoute === 'Entra_Keys'
+            ? entra.keys()
+            : await entra.token(tenant, new URLSearchParams(raw), String(req.headers['client-request-id'] ?? randomUUID()));
+      answer(reply.status, reply.body, { 'cache-control': 'no-store, no-cache' });
+      const [code] = (reply.body as { error_codes?: number[] }).error_codes ?? [];
+      if (code !== undefined) record.code = `AADSTS${code}`;
+      return;
+    }
     if (!/^Bearer \S+/.test(req.headers.authorization ?? '')) {
       return fail(new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing."));
     }
@@ -273,6 +317,7 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
     endpoint: `https://127.0.0.1:${port}`,
     port,
     state,
+    entra,
     requests,
     faults,
     addFault,

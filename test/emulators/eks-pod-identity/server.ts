@@ -6,7 +6,8 @@
 // is forwarded to `upstream` (moto), whose DescribeCluster also decides whether a cluster exists.
 //
 // Test hooks under /__emulator/: GET requests (the request log), POST faults ({operation, status, code, message,
-// count}), POST settings ({deleteDelayMs, limitPerCluster}), POST reset.
+// count}), POST settings ({deleteDelayMs, limitPerCluster}), POST reset, GET associations[?cluster=NAME] (the live
+// associations, what the pod identity webhook of a cluster knows: hack/pod-identity-sync.ts).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -121,6 +122,10 @@ export async function startPodIdentityEmulator(opts: { upstream: string; port?: 
     if (url.pathname.startsWith('/__emulator/')) {
       const input = body.length ? (JSON.parse(body.toString()) as Record<string, unknown>) : {};
       if (url.pathname === '/__emulator/requests') return json(res, 200, log);
+      if (url.pathname === '/__emulator/associations') {
+        const cluster = url.searchParams.get('cluster');
+        return json(res, 200, [...associations.values()].filter((a) => live(a) && (!cluster || a.clusterName === cluster)).map(wire));
+      }
       if (url.pathname === '/__emulator/faults') {
         faults.push({ count: 1, status: 500, code: 'ServerException', message: 'injected fault', ...(input as Partial<Fault>), operation: str(input['operation']) });
         return json(res, 200, {});

@@ -1,15 +1,22 @@
 // An HTTP emulator of the Google APIs Keyless calls, serving the real REST clients over their real wire format
 // (cloud-apis.md §3): IAM v1 service accounts and their policies, Resource Manager v1/v3 project policies, Cloud
 // Storage bucket policies, Pub/Sub topic policies and Secret Manager secret policies, on one root URL. Errors
-// use Google's JSON error format. `/__emulator/...` is the test-facing admin API: seed projects and resources,
-// switch faults on, read the call log and every policy version written.
+// use Google's JSON error format. The same root serves GKE Workload Identity's token exchanges (tokens.ts): STS
+// POST /v1/token and IAM Credentials generateAccessToken. `/__emulator/...` is the test-facing admin API: seed
+// projects and resources, switch faults on, read the call log and every policy version written; trust an issuer
+// (POST issuers {issuer, jwks}), declare a workload pool (POST pools {pool, issuer[, jwks][, identityProvider]}),
+// move the token clock (POST clock {offsetSeconds}) and look up whom an issued access token stands for
+// (GET access-tokens/TOKEN).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { issuerFromJson, TrustedIssuers, type IssuerSource } from '../oidc/issuers.ts';
 import { GcpState, GoogleError, type Binding, type Faults, type ServiceAccount, type StoredPolicy } from './state.ts';
+import { GcpTokens, OAuthError, type WorkloadPool } from './tokens.ts';
 
 export interface GcpEmulator {
   endpoint: string;
   state: GcpState;
+  tokens: GcpTokens;
   close(): Promise<void>;
 }
 
@@ -102,9 +109,14 @@ function errorBody(err: GoogleError, storageApi: boolean): object {
 
 const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 409: 'ABORTED', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
 
-function admin(state: GcpState, method: string, path: string, body: unknown, releaseHeld: () => void): Answer | undefined {
+function admin(state: GcpState, tokens: GcpTokens, method: string, path: string, body: unknown, releaseHeld: () => void): Answer | undefined {
   const b = (body ?? {}) as Record<string, unknown>;
   const str = (k: string) => (typeof b[k] === 'string' ? b[k] : '');
+  const accessToken = /^GET \/__emulator\/access-tokens\/(.+)$/.exec(`${method} ${path}`);
+  if (accessToken) {
+    const issued = tokens.issued.get(accessToken[1] ?? '');
+    return issued ? { body: issued } : { status: 404, body: { error: { code: 404, message: 'No such access token.', status: 'NOT_FOUND' } } };
+  }
   switch (`${method} ${path}`) {
     case 'GET /__emulator/health':
       return { body: { ok: true } };
@@ -133,14 +145,41 @@ function admin(state: GcpState, method: string, path: string, body: unknown, rel
     case 'POST /__emulator/secrets':
       state.addResource(`secret/projects/${str('project')}/secrets/${str('secret')}`);
       return { body: {} };
+    case 'POST /__emulator/issuers':
+      tokens.issuers.add(issuerFromJson(b));
+      return { body: {} };
+    case 'POST /__emulator/pools':
+      if (!str('pool') || !str('issuer')) return { status: 400, body: { error: { code: 400, message: 'pool and issuer are required', status: 'INVALID_ARGUMENT' } } };
+      if (b['jwks']) tokens.issuers.add(issuerFromJson(b));
+      tokens.addPool({ pool: str('pool'), issuer: str('issuer'), ...(str('identityProvider') ? { identityProvider: str('identityProvider') } : {}) });
+      return { body: {} };
+    case 'POST /__emulator/clock':
+      tokens.clockOffsetSeconds = Number(b['offsetSeconds'] ?? 0);
+      return { body: { offsetSeconds: tokens.clockOffsetSeconds } };
     default:
       return undefined;
   }
 }
 
-export async function startGcpEmulator(opts: { port?: number; host?: string; projects?: { projectId: string; projectNumber: string }[]; state?: GcpState } = {}): Promise<GcpEmulator> {
+/** An STS request's fields, snake_case: the form encoding google-auth-library sends, or the JSON one (camelCase). */
+function stsParams(raw: string, contentType: string | undefined): Record<string, string | undefined> {
+  if (!(contentType ?? '').includes('json')) return Object.fromEntries(new URLSearchParams(raw));
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(raw || '{}') as Record<string, unknown>;
+  } catch {
+    throw new OAuthError(400, 'invalid_request', 'Invalid JSON payload received.');
+  }
+  return Object.fromEntries(Object.entries(json).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), typeof v === 'string' ? v : undefined]));
+}
+
+export async function startGcpEmulator(
+  opts: { port?: number; host?: string; projects?: { projectId: string; projectNumber: string }[]; state?: GcpState; issuers?: IssuerSource[]; pools?: WorkloadPool[] } = {},
+): Promise<GcpEmulator> {
   const state = opts.state ?? new GcpState();
   for (const p of opts.projects ?? []) state.addProject(p.projectId, p.projectNumber);
+  const tokens = new GcpTokens(state, new TrustedIssuers(opts.issuers));
+  for (const p of opts.pools ?? []) tokens.addPool(p);
   const table = routes(state);
   /** Calls held by a delay fault, each with what serves it early. */
   const held = new Map<NodeJS.Timeout, () => void>();
@@ -173,6 +212,20 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
         res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
         res.end(JSON.stringify(body));
       };
+      if (method === 'POST' && path === '/v1/token') {
+        let status = 200;
+        let out: unknown;
+        try {
+          out = await tokens.exchange(stsParams(raw, req.headers['content-type']));
+        } catch (err) {
+          if (!(err instanceof OAuthError)) throw err;
+          status = err.status;
+          out = { error: err.error, error_description: err.message };
+        }
+        state.log.push({ seq: state.log.length + 1, operation: 'sts.token', method, path, status, caller: '' });
+        send(status, out);
+        return;
+      }
       let body: unknown;
       try {
         body = raw ? JSON.parse(raw) : undefined;
@@ -181,11 +234,36 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
         return;
       }
       if (path.startsWith('/__emulator/')) {
-        const answer = admin(state, method, path, body, releaseHeld);
+        let answer: Answer | undefined;
+        try {
+          answer = admin(state, tokens, method, path, body, releaseHeld);
+        } catch (err) {
+          answer = { status: 400, body: { error: { code: 400, message: err instanceof Error ? err.message : String(err), status: 'INVALID_ARGUMENT' } } };
+        }
         send(answer ? (answer.status ?? 200) : 404, answer?.body ?? { error: { code: 404, message: `no admin route ${method} ${path}`, status: 'NOT_FOUND' } });
         return;
       }
       const caller = (req.headers.authorization ?? '').replace(/^Bearer /i, '');
+      const generate = method === 'POST' ? /^\/v1\/projects\/([^/:]+)\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(path) : null;
+      if (generate) {
+        let status = 200;
+        let out: unknown;
+        try {
+          out = tokens.generateAccessToken(caller, generate[1] ?? '', generate[2] ?? '', body);
+        } catch (err) {
+          if (!(err instanceof GoogleError)) throw err;
+          status = err.code;
+          out = errorBody(err, false);
+          if (status === 403) {
+            // What IAM attaches to a denied permission (google.rpc.ErrorInfo), for clients that read the reason.
+            const details = [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'IAM_PERMISSION_DENIED', domain: 'iam.googleapis.com', metadata: { permission: 'iam.serviceAccounts.getAccessToken' } }];
+            out = { error: { ...(out as { error: object }).error, details } };
+          }
+        }
+        state.log.push({ seq: state.log.length + 1, operation: 'iamcredentials.generateAccessToken', method, path, status, caller });
+        send(status, out);
+        return;
+      }
       const storageApi = path.startsWith('/storage/');
       let operation = `${method} ${path}`;
       let status = 200;
@@ -214,6 +292,7 @@ export async function startGcpEmulator(opts: { port?: number; host?: string; pro
   return {
     endpoint: `http://127.0.0.1:${port}`,
     state,
+    tokens,
     close: () =>
       new Promise<void>((resolve) => {
         for (const timer of held.keys()) clearTimeout(timer);
