@@ -160,6 +160,18 @@ describe('AKS workload identity end to end', () => {
     t.diagnostic(`create: ${createCalls.length} ARM calls (${createCalls.filter(isWrite).length} writes): ${createCalls.map((r) => r.operation).join(', ')}`);
   });
 
+  it('reports a data-plane role on a resource of another provider as GrantsNothing, never Ready', async () => {
+    const vault = `${DATA_RG}/providers/Microsoft.KeyVault/vaults/secrets`;
+    await apply(serviceAccount('misplaced-sa'), workloadIdentity('misplaced', 'misplaced-sa', [{ role: 'Storage Blob Data Reader', scope: vault }]));
+    const permissions = await eventually('GrantsNothing', async () => {
+      const c = condition(await getWI('misplaced'), 'PermissionsReady');
+      return c?.reason === 'GrantsNothing' ? c : undefined;
+    });
+    assert.match(permissions.message, /Storage Blob Data Reader grants nothing at .*vaults\/secrets: Storage Blob Data Reader acts on Microsoft\.Storage resources, and this scope is a Microsoft\.KeyVault resource/);
+    assert.equal(condition(await getWI('misplaced'), 'Ready')?.reason, 'GrantsNothing');
+    await kubectl(['delete', '-n', ns, 'workloadidentity/misplaced', '--wait=true', '--timeout=60s']);
+  });
+
   it("leaves another principal's role assignment on the same scope and role alone while creating", async () => {
     const kept = await azure.authorization().roleAssignments.get(DATA_RG.slice(1), foreign.name);
     assert.equal(kept.principalId, foreign.principalId);

@@ -253,6 +253,16 @@ describe('GKE Workload Identity end to end', () => {
     });
     assert.match(ready.message, /is not a resource Keyless can grant on; use one of/);
     await kubectl(['delete', '-n', ns, 'workloadidentity/bad', '--wait=true', '--timeout=60s']);
+
+    // Accepted by setIamPolicy, but a Cloud Storage role on a Pub/Sub topic grants nothing: reported, never Ready.
+    await apply(workloadIdentity('bad', 'bad-sa', { roles: [{ role: 'roles/storage.objectViewer', resource: PUBLISH.resource }] }));
+    const permissions = await eventually('GrantsNothing', async () => {
+      const c = condition(await getWI('bad'), 'PermissionsReady');
+      return c?.reason === 'GrantsNothing' ? c : undefined;
+    });
+    assert.match(permissions.message, /roles\/storage\.objectViewer grants nothing on \/\/pubsub\.googleapis\.com\/.*topics\/orders: a Pub\/Sub topic's IAM policy takes only roles\/pubsub\.\* roles/);
+    assert.equal(condition(await getWI('bad'), 'Ready')?.reason, 'GrantsNothing');
+    await kubectl(['delete', '-n', ns, 'workloadidentity/bad', '--wait=true', '--timeout=60s']);
   });
 
   it('switches from ServiceAccount to DirectPrincipal by one field: grants move, the service account goes', async () => {
