@@ -68,8 +68,16 @@ controlplane-down: ## stop the control plane that controlplane-up started
 controlplane-status: ## is the local control plane running, and where
 	hack/controlplane.sh status $(DEV_DIR)/controlplane
 
+.PHONY: peers-build
+peers-build: ## build (or reuse from the cache) kwok and the EKS and Azure injection webhooks; links them in bin/
+	hack/peers.sh build
+
+.PHONY: peers-status
+peers-status: ## are kwok and the injection webhooks of make dev running
+	hack/peers.sh status $(DEV_DIR)/peers
+
 .PHONY: dev-up
-dev-up: deps ## the local system in the background (control plane, moto, CRDs, CloudAccount, operator); writes .dev/env
+dev-up: deps ## the local system in the background (control plane, kwok and the injection webhooks, emulators, CRDs, CloudAccounts, operator); writes .dev/env
 	hack/dev.sh up
 
 .PHONY: dev

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local Keyless system for `make dev`, `make dev-up` and `make dev-down`, all on 127.0.0.1, no cloud account:
 # the control plane, moto as AWS, the in-project GCP and Azure emulators, the CRDs, CloudAccounts `local-aws`,
-# `local-gcp` and `local-azure`, and the operator.
+# `local-gcp` and `local-azure`, and the operator; kwok's node and the EKS and Azure injection webhooks run the pods.
 #
 #   hack/dev.sh up [--no-operator]   start everything in the background (idempotent); writes .dev/env
 #   hack/dev.sh operator             run the operator in the foreground (what `make dev` ends with)
@@ -86,6 +86,7 @@ start_pod_identity() {
   if ! alive "$dev/pod-identity.pid"; then
     local upstream
     upstream=$(dev_endpoint moto) || exit 1
+    rm -f "$dev/pod-identity.endpoint"  # the redirect below truncates it only once the background job runs: never read the last run's endpoint
     setsid node test/emulators/eks-pod-identity/main.ts --upstream "$upstream" >"$dev/pod-identity.endpoint" 2>"$dev/pod-identity.log" < /dev/null &
     echo $! >"$dev/pod-identity.pid"
   fi
@@ -95,6 +96,7 @@ start_pod_identity() {
 # The in-project GCP emulator, seeded with the project, bucket, topic and secret config/samples/gcp-*.yaml use.
 start_gcp() {
   if ! alive "$dev/gcp.pid"; then
+    rm -f "$dev/gcp.endpoint"
     setsid node test/emulators/gcp/main.ts --port 0 --project keyless-dev:123456789012 --bucket your-org-book-covers \
       --topic keyless-dev/orders --secret keyless-dev/db-password >"$dev/gcp.endpoint" 2>"$dev/gcp.log" < /dev/null &
     echo $! >"$dev/gcp.pid"
@@ -106,6 +108,7 @@ start_gcp() {
 # subscription 00000000-0000-0000-0000-000000000001 and the resource groups config/samples/*azure*.yaml use.
 start_azure() {
   if ! alive "$dev/azure.pid"; then
+    rm -f "$dev/azure.json"
     setsid node test/emulators/azure/main.ts --port 0 --ca-dir "$dev/azure" --tenant 00000000-0000-0000-0000-000000000002 \
       --resource-group 00000000-0000-0000-0000-000000000001/keyless-identities \
       --resource-group 00000000-0000-0000-0000-000000000001/bookstore-data >"$dev/azure.json" 2>"$dev/azure.log" < /dev/null &
@@ -123,6 +126,7 @@ start_aws_sts() {
   if ! alive "$dev/aws-sts.pid"; then
     local upstream
     upstream=$(dev_endpoint pod-identity) || exit 1
+    rm -f "$dev/aws-sts.json"
     setsid node test/emulators/aws-sts/main.ts --upstream "$upstream" --kubeconfig "$dev/kubeconfig" --cluster local \
       --agent-cluster local >"$dev/aws-sts.json" 2>"$dev/aws-sts.log" < /dev/null &
     echo $! >"$dev/aws-sts.pid"
@@ -210,6 +214,23 @@ operator_env() {
   export KUBECONFIG=$dev/operator.kubeconfig KEYLESS_LEADER_ELECTION_NAMESPACE=keyless-system KEYLESS_RESYNC_SECONDS=60
 }
 
+# kwok's node and the real EKS and Azure injection webhooks (hack/peers.sh, state in .dev/peers), after the emulators
+# they point pods at. EKS Pod Identity follows the associations of cluster `local` in the Pod Identity emulator, as the
+# webhook EKS manages follows its cluster's; AZURE_AUTHORITY_HOST is the Azure emulator, which serves Entra ID.
+# AWS_CONTAINER_CREDENTIALS_FULL_URI is the Pod Identity Agent in .dev/pod-identity-agent.endpoint once an emulator
+# serves one, and until then a loopback placeholder nothing answers (the webhook's injection is the same either way).
+start_peers() {
+  local eks azure agent
+  eks=$(dev_endpoint pod-identity) || exit 1
+  azure=$(dev_endpoint azure) || exit 1
+  agent=$(endpoint_in "$dev/pod-identity-agent.endpoint") || agent=http://127.0.0.1:80/v1/credentials
+  hack/peers.sh up "$dev/peers" "$dev/kubeconfig" --pod-identity-emulator "$eks" --pod-identity-cluster local \
+    --container-credentials-full-uri "$agent" --azure-tenant-id 00000000-0000-0000-0000-000000000002 \
+    --azure-authority-host "$azure"
+}
+
+stop_peers() { hack/peers.sh down "$dev/peers"; }
+
 # Sourced (test/hack/dev-endpoints.test.ts does), this file only defines the functions above.
 if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 
@@ -225,6 +246,7 @@ case "${1:-}" in
     write_env
     trust_cluster_issuer
     write_exchange_env
+    start_peers
     moto=$(dev_endpoint moto) && gcp=$(dev_endpoint gcp) && azure=$(dev_endpoint azure) || exit 1
     KEYLESS_TEST_KUBECONFIG=$dev/kubeconfig node hack/dev-setup.ts "$dev" "$moto" "$gcp" "$azure"
     if [ "${2:-}" = --no-operator ] && alive "$dev/operator.pid"; then
@@ -273,11 +295,22 @@ KEYLESS_GCP_STS_ENDPOINT in .dev/env), e.g. the IRSA role of the sample above fo
   aws sts assume-role-with-web-identity --role-session-name me --role-arn \$(kubectl get wi -n bookstore catalog -o jsonpath='{.status.aws.roleArn}') \\
     --web-identity-token \$(kubectl create token -n bookstore catalog-sa --audience sts.amazonaws.com)
 
+Pods run on kwok's node, and the real EKS pod identity and Azure workload identity webhooks inject credentials when a
+pod is created; each sample above has a Deployment. Once its WorkloadIdentity is Ready (a pod created before that has
+no credentials: kubectl rollout restart, as WorkloadsUpToDate says), see what a pod got:
+
+  kubectl get pods -n bookstore -o wide                                                       # Running on kwok-node
+  kubectl get pod -n bookstore -l app=catalog -o jsonpath='{range .items[0].spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}'     # IRSA
+  kubectl get pod -n shop -l app=orders -o jsonpath='{range .items[0].spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}'          # EKS Pod Identity (config/samples/aws-pod-identity.yaml)
+  kubectl get pod -n bookstore -l app=inventory -o jsonpath='{range .items[0].spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}'   # AKS
+  kubectl get pod -n bookstore -l app=catalog -o jsonpath='{.items[0].spec.volumes[*].name}'                                             # the projected token volumes
+
 Stop with Ctrl-C (the operator) and make dev-down (everything else).
 
 USAGE
     ;;
   down)
+    stop_peers
     for name in operator aws-sts pod-identity moto gcp azure; do
       if alive "$dev/$name.pid"; then kill "$(cat "$dev/$name.pid")" && echo "$name stopped"; fi
       rm -f "$dev/$name.pid"

@@ -8,6 +8,9 @@ echo "== lint and type check"
 npx eslint .
 npx tsc -p tsconfig.json --noEmit
 
+echo "== kwok and the injection webhooks (built once, then cached)"
+hack/peers.sh build
+
 echo "== control plane"
 state=$PWD/.test
 hack/controlplane.sh up "$state/controlplane" "$state/kubeconfig"

@@ -1,10 +1,10 @@
 // Command controlplane runs a real Kubernetes control plane on 127.0.0.1 for Keyless's tests and `make dev`:
-// embedded etcd, kube-apiserver and kube-controller-manager, all built from the upstream Go modules.
+// embedded etcd, kube-apiserver, kube-controller-manager and kube-scheduler, all built from the upstream Go modules.
 //
 // One binary plays every part. `up`, `down` and `status` manage a background supervisor (`serve`), which starts
-// etcd in-process and runs kube-apiserver and kube-controller-manager as child processes of this same binary
-// (the `kube-apiserver` and `kube-controller-manager` sub-commands). Separate processes keep the two components'
-// global state (flags, feature gates, metrics registries) apart exactly as in a real cluster.
+// etcd in-process and runs kube-apiserver, kube-controller-manager and kube-scheduler as child processes of this
+// same binary (the sub-commands of the same names). Separate processes keep the components' global state (flags,
+// feature gates, metrics registries) apart exactly as in a real cluster.
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 const usage = `usage:
@@ -37,6 +38,10 @@ func main() {
 		os.Exit(cli.Run(c))
 	case "kube-controller-manager":
 		c := controllermanager.NewControllerManagerCommand()
+		c.SetArgs(args)
+		os.Exit(cli.Run(c))
+	case "kube-scheduler":
+		c := scheduler.NewSchedulerCommand()
 		c.SetArgs(args)
 		os.Exit(cli.Run(c))
 	case "up", "down", "status", "serve":

@@ -18,9 +18,9 @@ import (
 )
 
 // pki holds the paths of the certificates and keys one control plane uses. Everything is generated once per
-// state directory: a CA, the apiserver's serving certificate, client certificates for the admin and the
-// controller-manager, and the RSA key pair that signs ServiceAccount tokens (RS256, as every cloud's OIDC
-// federation expects).
+// state directory: a CA, the apiserver's serving certificate, client certificates for the admin, the
+// controller-manager and the scheduler, and the RSA key pair that signs ServiceAccount tokens (RS256, as every
+// cloud's OIDC federation expects).
 type pki struct {
 	dir string
 }
@@ -34,12 +34,14 @@ func (p pki) AdminCert() string         { return p.path("admin.crt") }
 func (p pki) AdminKey() string          { return p.path("admin.key") }
 func (p pki) ControllerCert() string    { return p.path("controller-manager.crt") }
 func (p pki) ControllerKey() string     { return p.path("controller-manager.key") }
+func (p pki) SchedulerCert() string     { return p.path("scheduler.crt") }
+func (p pki) SchedulerKey() string      { return p.path("scheduler.key") }
 func (p pki) ServiceAccountKey() string { return p.path("sa.key") }
 func (p pki) ServiceAccountPub() string { return p.path("sa.pub") }
 
 // ensure generates the PKI unless a complete one is already there.
 func (p pki) ensure() error {
-	if fileExists(p.ServiceAccountPub()) && fileExists(p.ControllerKey()) {
+	if fileExists(p.ServiceAccountPub()) && fileExists(p.ControllerKey()) && fileExists(p.SchedulerKey()) {
 		return nil
 	}
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
@@ -70,6 +72,11 @@ func (p pki) ensure() error {
 		// The bootstrap policy grants this user exactly what kube-controller-manager needs.
 		{p.ControllerCert(), p.ControllerKey(), &x509.Certificate{
 			Subject:     pkix.Name{CommonName: "system:kube-controller-manager"},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}},
+		// And this one exactly what kube-scheduler needs.
+		{p.SchedulerCert(), p.SchedulerKey(), &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "system:kube-scheduler"},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}},
 	}

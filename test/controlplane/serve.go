@@ -35,7 +35,10 @@ type state struct {
 
 // controllers run by kube-controller-manager: garbage collection and namespace deletion (which envtest lacks),
 // the default ServiceAccount and kube-root-ca.crt in every namespace, and the workload controllers that turn a
-// Deployment into pods (no scheduler or kubelet runs, so pods stay Pending; their spec is what tests read).
+// Deployment into pods. kube-scheduler binds those pods to a node, but no node exists until kwok brings a fake
+// one (hack/peers.sh); without it pods stay Pending, and their spec is what tests read. The node lifecycle
+// controller lifts the not-ready taint the apiserver puts on every new node once kwok reports it Ready, and the
+// pod garbage collector removes the pods of a node that was deleted, as in a real cluster.
 var controllers = []string{
 	"garbage-collector-controller",
 	"namespace-controller",
@@ -46,6 +49,8 @@ var controllers = []string{
 	"statefulset-controller",
 	"daemonset-controller",
 	"clusterrole-aggregation-controller",
+	"node-lifecycle-controller",
+	"pod-garbage-collector-controller",
 }
 
 func serve(o options) error {
@@ -78,7 +83,7 @@ func serve(o options) error {
 	defer etcd.Close()
 	st.Etcd = etcd.Clients[0].Addr().String()
 
-	exited := make(chan error, 2)
+	exited := make(chan error, 3)
 	apiserver, err := startChild(o.state, "kube-apiserver", apiserverArgs(p, st, ports[0]), exited)
 	if err != nil {
 		return err
@@ -104,6 +109,17 @@ func serve(o options) error {
 	}
 	defer terminate(kcm)
 	st.Children["kube-controller-manager"] = kcm.Process.Pid
+
+	schedulerKubeconfig := filepath.Join(o.state, "scheduler.kubeconfig")
+	if err := writeKubeconfig(schedulerKubeconfig, apiURL, p, p.SchedulerCert(), p.SchedulerKey()); err != nil {
+		return err
+	}
+	sched, err := startChild(o.state, "kube-scheduler", schedulerArgs(schedulerKubeconfig), exited)
+	if err != nil {
+		return err
+	}
+	defer terminate(sched)
+	st.Children["kube-scheduler"] = sched.Process.Pid
 
 	// The default ServiceAccount appears only once the controller-manager runs its controllers, so this is the
 	// point at which namespaces, garbage collection and TokenRequest for fresh namespaces all work.
@@ -165,6 +181,16 @@ func controllerManagerArgs(p pki, kubeconfig string) []string {
 		"--controllers=" + list,
 		"--root-ca-file=" + p.CACert(),
 		"--service-account-private-key-file=" + p.ServiceAccountKey(),
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--profiling=false",
+		"--v=0",
+	}
+}
+
+func schedulerArgs(kubeconfig string) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--profiling=false",

@@ -1,7 +1,7 @@
 // Pods that predate their identity: WorkloadsUpToDate is False for a Deployment's pod created before the
 // ServiceAccount was annotated and True after a rollout restart; keyless.dev/restart-workloads does that restart.
-// A mutating webhook standing in for the EKS pod identity webhook injects IRSA credentials at pod creation, as in a
-// real cluster; no kubelet runs, so pods stay Pending — their spec is what matters.
+// As in a real cluster, the EKS pod identity webhook injects IRSA credentials at pod creation and a node (kwok) runs
+// the pods, so a rollout replaces them the way it does on EKS (test/support/peers.ts).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -9,8 +9,8 @@ import { AppsV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import type { WorkloadIdentity } from '../../src/api/types.ts';
 import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
 import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
-import { startIrsaWebhook, type IrsaWebhook } from '../support/irsa-webhook.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
+import { startPeers, type Peers } from '../support/peers.ts';
 
 const group = { group: 'keyless.dev', version: 'v1alpha1' };
 
@@ -18,7 +18,7 @@ describe('WorkloadsUpToDate', () => {
   let kc: KubeConfig;
   let aws: AwsEmulator;
   let operator: RunningOperator;
-  let webhook: IrsaWebhook;
+  let peers: Peers;
   let ns: string;
   let dropNamespace: () => Promise<void>;
   const account = `e2e-workloads-${randomBytes(3).toString('hex')}`;
@@ -34,8 +34,6 @@ describe('WorkloadsUpToDate', () => {
     metadata: { name, namespace: ns },
     spec: {
       replicas: 1,
-      // Recreate: without a kubelet no new pod ever becomes available, so a rolling update would keep the old pod.
-      strategy: { type: 'Recreate' },
       selector: { matchLabels: { app: name } },
       template: { metadata: { labels: { app: name } }, spec: { serviceAccountName: sa, containers: [{ name: 'app', image: 'registry.example/app:1' }] } },
     },
@@ -54,16 +52,17 @@ describe('WorkloadsUpToDate', () => {
     const kubeconfig = await installOperator(kc, 'workloads');
     const issuer = await clusterIssuer(kc);
     await createOidcProvider(aws.iam(), issuer);
+    peers = await startPeers();
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-workloads');
-    webhook = await startIrsaWebhook(kc, ns);
     operator = await startOperator({ name: 'workloads', kubeconfig, env: { ...awsEnv(aws.endpoint), KEYLESS_RESYNC_SECONDS: '5', KEYLESS_CLUSTER_NAME: 'e2e-cluster' } });
     await apply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', oidcIssuer: issuer } } });
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${account}`]);
   });
 
   after(async () => {
+    await peers.removePods(ns);
     await dropNamespace();
-    await webhook.stop();
+    await peers.stop();
     await kubectl(['delete', 'cloudaccount', account, '--ignore-not-found']);
     await operator.stop();
     await aws.stop();
