@@ -3,12 +3,15 @@
 // in moto, and creates the sample CloudAccount `local-aws`. Idempotent.
 // With the GCP emulator's endpoint it also creates the sample CloudAccount `local-gcp`.
 // With the Azure emulator's endpoint it also creates the sample CloudAccount `local-azure`.
+// Every local CloudAccount has verification on, with config/verification installed (the operator's permission to mint
+// ServiceAccount tokens and the admission policy that bounds it): CredentialsVerified shows the real exchange against
+// the checking endpoints hack/dev.sh exports.
 //   node hack/dev-setup.ts DEV_DIR MOTO_ENDPOINT [GCP_ENDPOINT [AZURE_ENDPOINT]]
 import path from 'node:path';
 import { CreateClusterCommand, EKSClient, ListClustersCommand } from '@aws-sdk/client-eks';
 import { IAMClient, ListOpenIDConnectProvidersCommand } from '@aws-sdk/client-iam';
 import { createOidcProvider } from '../test/support/aws.ts';
-import { clusterIssuer, kubectl, kubeConfig } from '../test/support/cluster.ts';
+import { clusterIssuer, kubectl, kubeConfig, repoPath } from '../test/support/cluster.ts';
 import { installOperator } from '../test/support/operator.ts';
 
 const [devDir, motoEndpoint, gcpEndpoint, azureEndpoint] = process.argv.slice(2);
@@ -16,6 +19,8 @@ if (!devDir || !motoEndpoint) throw new Error('usage: node hack/dev-setup.ts DEV
 
 const kc = kubeConfig();
 await installOperator(kc, 'operator', devDir);
+await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-k', repoPath('config/verification')]);
+const verification = { enabled: true };
 
 const issuer = await clusterIssuer(kc);
 const iam = new IAMClient({ endpoint: motoEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDKEYLESSDEV', secretAccessKey: 'keyless-dev' } });
@@ -34,7 +39,7 @@ const account = {
   apiVersion: 'keyless.dev/v1alpha1',
   kind: 'CloudAccount',
   metadata: { name: 'local-aws' },
-  spec: { aws: { accountId: '123456789012', region: 'us-east-1', clusterName: 'local', oidcIssuer: issuer, mechanism: 'IRSA' } },
+  spec: { aws: { accountId: '123456789012', region: 'us-east-1', clusterName: 'local', oidcIssuer: issuer, mechanism: 'IRSA' }, verification },
 };
 await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(account));
 console.log(`dev-setup: CRDs and RBAC installed; CloudAccount local-aws trusts issuer ${issuer} (moto at ${motoEndpoint}); operator kubeconfig in ${path.join(devDir, 'operator.kubeconfig')}`);
@@ -45,7 +50,7 @@ if (gcpEndpoint) {
     apiVersion: 'keyless.dev/v1alpha1',
     kind: 'CloudAccount',
     metadata: { name: 'local-gcp' },
-    spec: { gcp: { projectId: 'keyless-dev', projectNumber: '123456789012', mechanism: 'ServiceAccount' } },
+    spec: { gcp: { projectId: 'keyless-dev', projectNumber: '123456789012', mechanism: 'ServiceAccount' }, verification },
   };
   await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(gcpAccount));
   console.log(`dev-setup: CloudAccount local-gcp uses project keyless-dev in the GCP emulator at ${gcpEndpoint}`);
@@ -66,6 +71,7 @@ if (azureEndpoint) {
         location: 'eastus',
         oidcIssuer: issuer,
       },
+      verification,
     },
   };
   await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(azureAccount));

@@ -1,8 +1,9 @@
 // The clouds' token exchanges end to end: the real operator provisions IRSA, EKS Pod Identity, GKE Workload Identity
-// (ServiceAccount and DirectPrincipal) and AKS workload identity on the emulators; then, for each, a ServiceAccount
-// token is minted as the projected volume would mint it (TokenRequest with the mechanism's audience and
-// expiration, bound to a pod) and the cloud SDK's own credential chain runs in a child process with the pod's
-// environment. The emulators check each exchange as the cloud does (signature against the control plane's JWKS,
+// (ServiceAccount and DirectPrincipal) and AKS workload identity on the emulators; pods are created on kwok's node,
+// where the real EKS pod identity and Azure workload identity webhooks inject their environment and token volumes
+// (test/support/peers.ts). Then, for each, a ServiceAccount token is minted as the projected volume would mint it
+// (TokenRequest with the volume's audience and expiration, bound to the pod) and the cloud SDK's own credential chain
+// runs in a child process with the pod's injected environment. The emulators check each exchange as the cloud does (signature against the control plane's JWKS,
 // issuer, audience, expiry, subject against the trust Keyless wrote), so the right identity comes back and every
 // wrong token is refused with the cloud's own error. Deleting a WorkloadIdentity revokes: the exchange fails after.
 import assert from 'node:assert/strict';
@@ -18,8 +19,8 @@ import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION, TEST_TENAN
 import { eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
 import { forgeToken, mintToken, podEnvironment, probe, scratchDir, writeFile, type ProbeResult } from '../support/exchange.ts';
 import { startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
-import { startIrsaWebhook, type IrsaWebhook } from '../support/irsa-webhook.ts';
 import { awsEnv, azureEnv, gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
+import { startPeers, type Peers } from '../support/peers.ts';
 
 const group = { group: 'keyless.dev', version: 'v1alpha1' };
 const suffix = randomBytes(3).toString('hex');
@@ -51,7 +52,7 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
   let gcp: GcpTestEmulator;
   let azure: TestAzure;
   let operator: RunningOperator;
-  let webhook: IrsaWebhook;
+  let peers: Peers;
   let ns: string;
   let otherNs: string;
   let dropNamespaces: () => Promise<void>;
@@ -70,8 +71,18 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
     metadata: { name, namespace: ns },
     spec: { serviceAccountName: sa, cloudAccountRef: { name: cloudAccount }, ...spec },
   });
-  const createPod = async (namespace: string, name: string, sa: string) =>
-    core().createNamespacedPod({ namespace, body: { metadata: { name, namespace }, spec: { serviceAccountName: sa, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } } });
+  /** A pod of `sa`; the Azure webhook acts only on pods labelled for it, as on AKS. */
+  const podOf = (namespace: string, name: string, sa: string): V1Pod => ({
+    metadata: { name, namespace, labels: sa === 'aks-sa' ? { 'azure.workload.identity/use': 'true' } : {} },
+    spec: { serviceAccountName: sa, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+  });
+  const createPod = async (namespace: string, name: string, sa: string) => core().createNamespacedPod({ namespace, body: podOf(namespace, name, sa) });
+  /** Waits until a pod of `sa` created now gets `variable` from the webhooks (a server-side dry run goes through them). */
+  const injects = (sa: string, variable: string) =>
+    eventually(`the webhooks to inject ${variable} for ${sa}`, async () => {
+      const pod = await core().createNamespacedPod({ namespace: ns, body: podOf(ns, `${sa}-probe`, sa), dryRun: 'All' });
+      return pod.spec?.containers[0]?.env?.some((e) => e.name === variable) ? true : undefined;
+    });
   /** A token of `namespace/sa` bound to its pod when the test made one, written to a file. */
   const tokenFile = async (namespace: string, sa: string, audience: string, expirationSeconds: number, transform: (t: string) => string = (t) => t) => {
     const pod = namespace === ns ? pods.get(sa) : undefined;
@@ -112,6 +123,12 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
     azure = await startTestAzure({}, [source]);
 
     const operatorKubeconfig = await installOperator(kc, 'credential-exchange');
+    peers = await startPeers({
+      podIdentity: { emulator: aws.eksEndpoint, cluster: CLUSTER },
+      containerCredentialsFullUri: aws.tokens.agentUri ?? '',
+      azureTenantId: TEST_TENANT,
+      azureAuthorityHost: azure.emulator.endpoint,
+    });
     const [first, dropFirst] = await freshNamespace(kc, 'e2e-exchange');
     const [second, dropSecond] = await freshNamespace(kc, 'e2e-exchange-other');
     [ns, otherNs] = [first, second];
@@ -119,7 +136,6 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
       await dropFirst();
       await dropSecond();
     };
-    webhook = await startIrsaWebhook(kc, ns);
     operator = await startOperator({
       name: 'credential-exchange',
       kubeconfig: operatorKubeconfig,
@@ -149,7 +165,7 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
 
     const names = ['irsa-sa', 'pod-sa', 'gsa-sa', 'direct-sa', 'aks-sa', 'other-sa', 'intruder-sa'];
     await apply(...names.map((n) => serviceAccount(ns, n)), ...names.map((n) => serviceAccount(otherNs, n)));
-    // A pod that started before Keyless annotated its ServiceAccount: the IRSA webhook had nothing to inject.
+    // A pod that started before Keyless annotated its ServiceAccount: the EKS webhook had nothing to inject.
     pods.set('early', await createPod(ns, 'early', 'irsa-sa'));
     const policy = [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::your-org-book-covers/*'] }];
     await apply(
@@ -160,14 +176,21 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
       workloadIdentity('aks-app', 'aks-sa', account.azure, { azure: { roleAssignments: [{ role: 'Reader', scope: `/subscriptions/${TEST_SUBSCRIPTION}/resourceGroups/${DATA_RESOURCE_GROUP}` }] } }),
     );
     await kubectl(['wait', '--for=condition=Ready', '--timeout=90s', '-n', ns, ...['irsa-app', 'pod-app', 'gsa-app', 'direct-app', 'aks-app'].map((n) => `workloadidentity/${n}`)]);
-    // Pods of every ServiceAccount, created now, so their tokens are bound as a projected volume's are.
+    // Pods of every ServiceAccount, created once the webhooks have caught up with the annotations and the association,
+    // so their tokens are bound as a projected volume's are.
+    await injects('irsa-sa', 'AWS_ROLE_ARN');
+    await injects('pod-sa', 'AWS_CONTAINER_CREDENTIALS_FULL_URI');
+    await injects('aks-sa', 'AZURE_CLIENT_ID');
     for (const sa of names) pods.set(sa, await createPod(ns, `${sa}-pod`, sa));
   });
 
   after(async () => {
-    await webhook.stop();
-    // The namespaces first, while the operator runs, so every WorkloadIdentity's finalizer is honoured.
+    // The namespaces first, while the operator runs, so every WorkloadIdentity's finalizer is honoured; their pods
+    // before them, while kwok (the kubelet here) runs.
+    await peers.removePods(ns);
+    await peers.removePods(otherNs);
     await dropNamespaces();
+    await peers.stop();
     await kubectl(['delete', 'cloudaccount', ...Object.values(account), '--ignore-not-found']);
     await operator.stop();
     await aws.stop();
@@ -230,8 +253,13 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
   };
 
   describe('EKS Pod Identity: the agent and EKS Auth AssumeRoleForPodIdentity through the container provider', () => {
-    it('gives the pod of the associated ServiceAccount the role through the default chain', async () => {
-      const result = await probe('aws', agentEnv(await tokenFile(ns, 'pod-sa', AUDIENCE.podIdentity, DAY)), dir);
+    it('gives the pod of the associated ServiceAccount the role through the default chain, from what its webhook injected', async () => {
+      const pod = pods.get('pod-sa');
+      assert.ok(pod);
+      const env = await podEnvironment(kc, pod, dir);
+      assert.equal(env['AWS_CONTAINER_CREDENTIALS_FULL_URI'], aws.tokens.agentUri, 'the webhook injected the Pod Identity Agent');
+      assert.equal(env['AWS_ROLE_ARN'], undefined, 'Pod Identity, not IRSA');
+      const result = await probe('aws', { ...env, KEYLESS_PROBE_STS_ENDPOINT: aws.tokens.endpoint }, dir);
       assert.equal(result.ok, true, JSON.stringify(result));
       const roleName = (await getWI('pod-app')).status?.aws?.roleName ?? '';
       assert.match(result.identity ?? '', new RegExp(`^arn:aws:sts::${TEST_ACCOUNT_ID}:assumed-role/${roleName}/eks-${CLUSTER}-pod-sa-pod-`));
@@ -355,8 +383,13 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
       );
     };
 
-    it('gives the annotated ServiceAccount a token of its managed identity', async () => {
-      const result = await azureProbe(ns, 'aks-sa');
+    it('gives a labelled pod of the annotated ServiceAccount a token of its managed identity, from what its webhook injected', async () => {
+      const pod = pods.get('aks-sa');
+      assert.ok(pod);
+      const env = await podEnvironment(kc, pod, dir);
+      assert.equal(env['AZURE_CLIENT_ID'], (await identity()).clientId, 'the webhook injected the annotated client id');
+      assert.equal(env['AZURE_AUTHORITY_HOST'], azure.emulator.endpoint);
+      const result = await probe('azure', { ...env, NODE_EXTRA_CA_CERTS: azure.caFile }, dir);
       assert.equal(result.ok, true, JSON.stringify(result));
       const status = (await getWI('aks-app')).status?.azure;
       assert.equal(result.identity, status?.clientId);
