@@ -296,7 +296,8 @@ KEYLESS_GCP_STS_ENDPOINT in .dev/env), e.g. the IRSA role of the sample above fo
     --web-identity-token \$(kubectl create token -n bookstore catalog-sa --audience sts.amazonaws.com)
 
 Pods run on kwok's node, and the real EKS pod identity and Azure workload identity webhooks inject credentials when a
-pod is created; each sample above has a Deployment. Once its WorkloadIdentity is Ready (a pod created before that has
+pod is created; the AWS and Azure samples have a Deployment (GKE has no webhook: its metadata server, which the local
+cluster lacks, makes the exchange). Once its WorkloadIdentity is Ready (a pod created before that has
 no credentials: kubectl rollout restart, as WorkloadsUpToDate says), see what a pod got:
 
   kubectl get pods -n bookstore -o wide                                                       # Running on kwok-node
@@ -304,6 +305,12 @@ no credentials: kubectl rollout restart, as WorkloadsUpToDate says), see what a 
   kubectl get pod -n shop -l app=orders -o jsonpath='{range .items[0].spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}'          # EKS Pod Identity (config/samples/aws-pod-identity.yaml)
   kubectl get pod -n bookstore -l app=inventory -o jsonpath='{range .items[0].spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}'   # AKS
   kubectl get pod -n bookstore -l app=catalog -o jsonpath='{.items[0].spec.volumes[*].name}'                                             # the projected token volumes
+
+Every local CloudAccount has verification on: Keyless mints each ServiceAccount's token and makes the exchange a pod
+would, and CredentialsVerified says what the cloud answered (docs/verification.md):
+
+  kubectl get wi -A -o custom-columns='NS:.metadata.namespace,NAME:.metadata.name,VERIFIED:.status.conditions[?(@.type=="CredentialsVerified")].reason'
+  kubectl get wi -n bookstore catalog -o jsonpath='{.status.conditions[?(@.type=="CredentialsVerified")].message}'
 
 Stop with Ctrl-C (the operator) and make dev-down (everything else).
 
