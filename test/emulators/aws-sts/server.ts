@@ -29,6 +29,7 @@ import { GetOpenIDConnectProviderCommand, GetRoleCommand, IAMClient, ListOpenIDC
 import { evaluateTrust } from '../../support/iam-trust.ts';
 import { issuerFromJson, TrustedIssuers, type IssuerSource } from '../oidc/issuers.ts';
 import { audiences, checkTimes, decodeJwt, type DecodedJwt } from '../oidc/jwt.ts';
+import { forwarderTo, StatusError } from '../http.ts';
 
 export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
 const REGION = 'us-east-1';
@@ -62,15 +63,7 @@ export interface AwsTokenEmulator {
   stop(): Promise<void>;
 }
 
-class AwsError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+class AwsError extends StatusError {}
 
 const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const tag = (xml: string, name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
@@ -301,17 +294,7 @@ export async function startAwsTokenEmulator(opts: AwsTokenEmulatorOptions): Prom
   // ---------------------------------------------------------------------------------------------------------------
   // HTTP
 
-  const forward = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => {
-    const proxied = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    proxied.on('error', (err) => {
-      res.writeHead(502);
-      res.end(err.message);
-    });
-    proxied.end(body);
-  };
+  const forward = forwarderTo(upstream);
 
   const record = (operation: ExchangeRecord['operation'], status: number, code?: string) => requests.push({ operation, status, ...(code ? { code } : {}) });
 

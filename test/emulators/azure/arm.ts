@@ -5,18 +5,11 @@
 // replication delay behind PrincipalNotFound, RoleAssignmentExists for a (scope, role, principal) duplicate.
 // HTTP, routing, faults and the request log live in server.ts.
 import { randomUUID } from 'node:crypto';
+import { StatusError } from '../http.ts';
 import { BUILT_IN_ROLES } from './roles.ts';
 
 /** An ARM error: answered as `{"error":{"code","message"}}` with this status. */
-export class ArmError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+export class ArmError extends StatusError {}
 
 export interface Reply {
   status: number;

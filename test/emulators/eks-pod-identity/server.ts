@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { forwarderTo } from '../http.ts';
 
 interface Association {
   clusterName: string;
@@ -79,17 +80,7 @@ export async function startPodIdentityEmulator(opts: { upstream: string; port?: 
     disableSessionTags: a.disableSessionTags,
   });
 
-  const forward = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => {
-    const proxied = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    proxied.on('error', (err) => {
-      res.writeHead(502);
-      res.end(err.message);
-    });
-    proxied.end(body);
-  };
+  const forward = forwarderTo(upstream);
 
   const clusterExists = (name: string) =>
     new Promise<boolean>((resolve) => {
