@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { StatusError } from '../test/emulators/http.ts';
 
 interface Role {
   name: string;
@@ -29,15 +30,7 @@ export interface IamEmulator {
   stop(): Promise<void>;
 }
 
-class IamError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+class IamError extends StatusError {}
 
 const NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
 

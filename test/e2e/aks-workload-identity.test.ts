@@ -10,7 +10,7 @@ import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
 import { roleAssignmentName } from '../../src/providers/aks-workload-identity/desired.ts';
 import type { RequestRecord } from '../emulators/azure/server.ts';
 import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION as SUB, TEST_TENANT, startTestAzure, type TestAzure } from '../support/azure.ts';
-import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { azureEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
 const RESYNC_SECONDS = 5;
@@ -38,7 +38,6 @@ describe('AKS workload identity end to end', () => {
   const core = () => kc.makeApiClient(CoreV1Api);
   const getWI = async (name: string) => (await custom().getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
   const getAccount = async (name: string) => (await custom().getClusterCustomObject({ ...group, plural: 'cloudaccounts', name })) as CloudAccount;
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const condition = (wi: WorkloadIdentity, type: string) => wi.status?.conditions?.find((c) => c.type === type);
   const serviceAccount = (name: string) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
   const workloadIdentity = (name: string, serviceAccountName: string, roleAssignments: { role: string; scope: string }[], labels: Record<string, string> = {}) => ({
@@ -100,7 +99,7 @@ describe('AKS workload identity end to end', () => {
 
   it('reports a missing resource group on the CloudAccount with the command that creates it', async () => {
     const name = `${account}-nogroup`;
-    await apply(azureAccount(name, 'no-such-group'));
+    await kubectlApply(azureAccount(name, 'no-such-group'));
     try {
       const ready = await eventually('ResourceGroupNotFound', async () => {
         const c = (await getAccount(name)).status?.conditions?.find((x) => x.type === 'Ready');
@@ -114,7 +113,7 @@ describe('AKS workload identity end to end', () => {
   });
 
   it('makes the CloudAccount Ready with the issuer from its spec', async () => {
-    await apply(azureAccount(account, TEST_RESOURCE_GROUP));
+    await kubectlApply(azureAccount(account, TEST_RESOURCE_GROUP));
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${account}`]);
     assert.equal((await getAccount(account)).status?.issuer, issuer);
   });
@@ -122,7 +121,7 @@ describe('AKS workload identity end to end', () => {
   it('creates the identity, the exact federated credential and each role assignment, and annotates the ServiceAccount', async (t) => {
     await azure.authorization().roleAssignments.create(DATA_RG.slice(1), foreign.name, { roleDefinitionId: roleId(READER), principalId: foreign.principalId, principalType: 'ServicePrincipal' });
     const firstSeq = azure.emulator.requests.length;
-    await apply(serviceAccount('catalog-sa'), workloadIdentity('catalog', 'catalog-sa', [{ role: 'Storage Blob Data Reader', scope: BOOKS }, { role: READER, scope: DATA_RG }]));
+    await kubectlApply(serviceAccount('catalog-sa'), workloadIdentity('catalog', 'catalog-sa', [{ role: 'Storage Blob Data Reader', scope: BOOKS }, { role: READER, scope: DATA_RG }]));
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', ns, 'workloadidentity/catalog']);
     const createCalls = azure.emulator.requests.slice(firstSeq);
 
@@ -162,7 +161,7 @@ describe('AKS workload identity end to end', () => {
 
   it('reports a data-plane role on a resource of another provider as GrantsNothing, never Ready', async () => {
     const vault = `${DATA_RG}/providers/Microsoft.KeyVault/vaults/secrets`;
-    await apply(serviceAccount('misplaced-sa'), workloadIdentity('misplaced', 'misplaced-sa', [{ role: 'Storage Blob Data Reader', scope: vault }]));
+    await kubectlApply(serviceAccount('misplaced-sa'), workloadIdentity('misplaced', 'misplaced-sa', [{ role: 'Storage Blob Data Reader', scope: vault }]));
     const permissions = await eventually('GrantsNothing', async () => {
       const c = condition(await getWI('misplaced'), 'PermissionsReady');
       return c?.reason === 'GrantsNothing' ? c : undefined;
@@ -212,7 +211,7 @@ describe('AKS workload identity end to end', () => {
     azure.emulator.state.config.principalReplicationDelayMs = 1_500;
     const from = azure.emulator.requests.length;
     try {
-      await apply(serviceAccount('young-sa'), workloadIdentity('young', 'young-sa', [{ role: READER, scope: DATA_RG }]));
+      await kubectlApply(serviceAccount('young-sa'), workloadIdentity('young', 'young-sa', [{ role: READER, scope: DATA_RG }]));
       await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', ns, 'workloadidentity/young']);
     } finally {
       azure.emulator.state.config.principalReplicationDelayMs = 0;
@@ -236,7 +235,7 @@ describe('AKS workload identity end to end', () => {
       objects.push(serviceAccount(`burst-${i}`), workloadIdentity(`burst-${i}`, `burst-${i}`, [{ role: 'Storage Blob Data Reader', scope: BOOKS }, { role: 'Reader', scope: DATA_RG }], { batch: 'burst' }));
     }
     try {
-      await apply(...objects);
+      await kubectlApply(...objects);
       await kubectl(['wait', '--for=condition=Ready', '--timeout=90s', '-n', ns, 'workloadidentity', '-l', 'batch=burst']);
     } finally {
       azure.emulator.clearFaults();

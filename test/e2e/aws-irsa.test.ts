@@ -18,7 +18,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
 import { parseIamDocument } from '../../src/providers/aws/policy-document.ts';
 import { isWrite, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
-import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { evaluateTrust } from '../support/iam-trust.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -43,7 +43,6 @@ describe('AWS IRSA end to end', () => {
   const getWI = async (name: string) =>
     (await custom().getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
   const getAccount = async () => (await custom().getClusterCustomObject({ ...group, plural: 'cloudaccounts', name: account })) as CloudAccount;
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const waitReady = (name: string) => kubectl(['wait', '--for=condition=Ready', '--timeout=90s', '-n', ns, `workloadidentity/${name}`]);
   const condition = (wi: WorkloadIdentity, type: string) => wi.status?.conditions?.find((c) => c.type === type);
   const start = async () => {
@@ -90,7 +89,7 @@ describe('AWS IRSA end to end', () => {
   });
 
   it('reports a missing IAM OIDC provider on the CloudAccount with the command that creates it, then goes Ready', async () => {
-    await apply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', oidcIssuer: issuer } } });
+    await kubectlApply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', oidcIssuer: issuer } } });
     const missing = await eventually('OIDCProviderNotFound', async () => {
       const ready = (await getAccount()).status?.conditions?.find((c) => c.type === 'Ready');
       return ready?.reason === 'OIDCProviderNotFound' ? ready : undefined;
@@ -112,7 +111,7 @@ describe('AWS IRSA end to end', () => {
     const eksIssuer = created.cluster?.identity?.oidc?.issuer;
     assert.ok(eksIssuer);
     const name = `${account}-eks`;
-    await apply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', clusterName: 'discovered' } } });
+    await kubectlApply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', clusterName: 'discovered' } } });
     try {
       const discovered = await eventually('the discovered issuer', async () => {
         const ca = (await custom().getClusterCustomObject({ ...group, plural: 'cloudaccounts', name })) as CloudAccount;
@@ -125,7 +124,7 @@ describe('AWS IRSA end to end', () => {
   });
 
   it('creates the role, its exact trust and policy, and annotates the ServiceAccount (kubectl apply, wait, get)', async () => {
-    await apply(serviceAccount('catalog-sa'), workloadIdentity('catalog', 'catalog-sa'));
+    await kubectlApply(serviceAccount('catalog-sa'), workloadIdentity('catalog', 'catalog-sa'));
     await waitReady('catalog');
 
     const wi = await getWI('catalog');
@@ -231,12 +230,12 @@ describe('AWS IRSA end to end', () => {
 
   it('rejects invalid specs at the API with a readable message', async () => {
     const bad = workloadIdentity('bad', 'catalog-sa', { maxSessionDuration: '13h' });
-    const err = await apply(bad).then(() => undefined, (e: { stderr?: string }) => e.stderr);
+    const err = await kubectlApply(bad).then(() => undefined, (e: { stderr?: string }) => e.stderr);
     assert.match(err ?? '', /maxSessionDuration/);
   });
 
   it('reports a spec the cloud refuses (a malformed resource ARN) as CloudRejected, leaving nothing unmarked', async () => {
-    await apply(serviceAccount('broken-sa'), workloadIdentity('broken', 'broken-sa', { policy: [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:bad:s3:::x'] }] }));
+    await kubectlApply(serviceAccount('broken-sa'), workloadIdentity('broken', 'broken-sa', { policy: [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:bad:s3:::x'] }] }));
     const ready = await eventually('Ready=False with CloudRejected', async () => {
       const c = condition(await getWI('broken'), 'Ready');
       return c?.reason === 'CloudRejected' ? c : undefined;
@@ -253,7 +252,7 @@ describe('AWS IRSA end to end', () => {
   });
 
   it('gives a second WorkloadIdentity for the same ServiceAccount a Conflict and keeps the first working', async () => {
-    await apply(workloadIdentity('catalog-copy', 'catalog-sa'));
+    await kubectlApply(workloadIdentity('catalog-copy', 'catalog-sa'));
     const ready = await eventually('Conflict', async () => {
       const c = condition(await getWI('catalog-copy'), 'Ready');
       return c?.reason === 'Conflict' ? c : undefined;
@@ -265,14 +264,14 @@ describe('AWS IRSA end to end', () => {
   });
 
   it('provisions the cloud side before the ServiceAccount exists and annotates it once it appears', async () => {
-    await apply(workloadIdentity('late', 'late-sa'));
+    await kubectlApply(workloadIdentity('late', 'late-sa'));
     const sa = await eventually('ServiceAccountNotFound', async () => {
       const c = condition(await getWI('late'), 'ServiceAccountReady');
       return c?.reason === 'ServiceAccountNotFound' ? c : undefined;
     });
     assert.equal(sa.status, 'False');
     assert.equal(condition(await getWI('late'), 'IdentityReady')?.status, 'True');
-    await apply(serviceAccount('late-sa'));
+    await kubectlApply(serviceAccount('late-sa'));
     await waitReady('late');
     const annotated = await core().readNamespacedServiceAccount({ namespace: ns, name: 'late-sa' });
     assert.equal(annotated.metadata?.annotations?.['eks.amazonaws.com/role-arn'], (await getWI('late')).status?.aws?.roleArn);
@@ -283,7 +282,7 @@ describe('AWS IRSA end to end', () => {
     aws.onAnswered = (operation) => {
       if (operation === 'CreateRole' && !killed) killed = operator.kill();
     };
-    await apply(serviceAccount('crash-sa'), workloadIdentity('crash', 'crash-sa'));
+    await kubectlApply(serviceAccount('crash-sa'), workloadIdentity('crash', 'crash-sa'));
     await eventually('the operator to be killed after CreateRole', () => Promise.resolve(killed ? true : undefined));
     await killed;
     aws.onAnswered = undefined;
@@ -309,7 +308,7 @@ describe('AWS IRSA end to end', () => {
   });
 
   it('leaves the role in place with deletionPolicy Orphan', async () => {
-    await apply(serviceAccount('kept-sa'), workloadIdentity('kept', 'kept-sa'));
+    await kubectlApply(serviceAccount('kept-sa'), workloadIdentity('kept', 'kept-sa'));
     await waitReady('kept');
     await kubectl(['patch', '-n', ns, 'workloadidentity/kept', '--type=merge', '-p', '{"spec":{"deletionPolicy":"Orphan"}}']);
     const roleName = await roleOf('kept');

@@ -16,7 +16,7 @@ import type { WorkloadIdentity } from '../../src/api/types.ts';
 import { kubernetesIssuer } from '../emulators/oidc/kubernetes.ts';
 import { createOidcProvider, startAwsEmulator, TEST_ACCOUNT_ID, TEST_REGION, type AwsEmulator } from '../support/aws.ts';
 import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION, TEST_TENANT, startTestAzure, type TestAzure } from '../support/azure.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
+import { eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { forgeToken, mintToken, podEnvironment, probe, scratchDir, writeFile, type ProbeResult } from '../support/exchange.ts';
 import { startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
 import { awsEnv, azureEnv, gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
@@ -62,7 +62,6 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
   const pods = new Map<string, V1Pod>();
 
   const core = () => kc.makeApiClient(CoreV1Api);
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const getWI = async (name: string) => (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
   const serviceAccount = (namespace: string, name: string) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
   const workloadIdentity = (name: string, sa: string, cloudAccount: string, spec: object) => ({
@@ -151,7 +150,7 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
     // Operators of suites running beside this one share the leader Lease: wait for our turn.
     await eventually('the operator to lead', async () => ((await operator.metric('keyless_leader')) === 1 ? true : undefined), 600_000);
 
-    await apply(
+    await kubectlApply(
       { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account.aws }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: TEST_REGION, clusterName: CLUSTER, oidcIssuer: issuer } } },
       { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account.gcp }, spec: { gcp: { projectId: PROJECT, projectNumber: PROJECT_NUMBER, mechanism: 'ServiceAccount' } } },
       {
@@ -164,11 +163,11 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', ...Object.values(account).map((a) => `cloudaccount/${a}`)]);
 
     const names = ['irsa-sa', 'pod-sa', 'gsa-sa', 'direct-sa', 'aks-sa', 'other-sa', 'intruder-sa'];
-    await apply(...names.map((n) => serviceAccount(ns, n)), ...names.map((n) => serviceAccount(otherNs, n)));
+    await kubectlApply(...names.map((n) => serviceAccount(ns, n)), ...names.map((n) => serviceAccount(otherNs, n)));
     // A pod that started before Keyless annotated its ServiceAccount: the EKS webhook had nothing to inject.
     pods.set('early', await createPod(ns, 'early', 'irsa-sa'));
     const policy = [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::your-org-book-covers/*'] }];
-    await apply(
+    await kubectlApply(
       workloadIdentity('irsa-app', 'irsa-sa', account.aws, { aws: { policy } }),
       workloadIdentity('pod-app', 'pod-sa', account.aws, { aws: { mechanism: 'PodIdentity', policy } }),
       workloadIdentity('gsa-app', 'gsa-sa', account.gcp, { gcp: { roles: [{ role: 'roles/cloudtrace.agent' }] } }),

@@ -14,7 +14,7 @@ import type { Condition, WorkloadIdentity } from '../../src/api/types.ts';
 import { kubernetesIssuer } from '../emulators/oidc/kubernetes.ts';
 import { createOidcProvider, startAwsEmulator, TEST_ACCOUNT_ID, TEST_REGION, type AwsEmulator } from '../support/aws.ts';
 import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION, TEST_TENANT, startTestAzure, type TestAzure } from '../support/azure.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl, repoPath } from '../support/cluster.ts';
+import { eventually, freshNamespace, kubeConfig, kubectl, kubectlApply, repoPath } from '../support/cluster.ts';
 import { startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
 import { awsEnv, azureEnv, gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -37,7 +37,6 @@ describe('CredentialsVerified end to end', () => {
   let ns: string;
   let dropNamespace: () => Promise<void>;
 
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const getWI = async (name: string) => (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
   const verified = async (name: string): Promise<Condition | undefined> => (await getWI(name)).status?.conditions?.find((c) => c.type === 'CredentialsVerified');
   /** Waits until `name`'s CredentialsVerified has `reason`, and returns it. */
@@ -76,7 +75,7 @@ describe('CredentialsVerified end to end', () => {
       env: { ...awsEnv(aws.endpoint), ...gcpEnv(gcp.endpoint), ...azureEnv(azure.emulator.endpoint, azure.caFile), KEYLESS_RESYNC_SECONDS: '5', KEYLESS_VERIFY_GRACE_SECONDS: '3', KEYLESS_CLUSTER_NAME: CLUSTER },
     });
     const verification = { enabled: true };
-    await apply(
+    await kubectlApply(
       { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account.aws }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: TEST_REGION, clusterName: CLUSTER, oidcIssuer: issuer }, verification } },
       { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account.gcp }, spec: { gcp: { projectId: PROJECT, projectNumber: PROJECT_NUMBER }, verification } },
       {
@@ -88,7 +87,7 @@ describe('CredentialsVerified end to end', () => {
     );
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', ...Object.values(account).map((a) => `cloudaccount/${a}`)]);
     const policy = [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::your-org-book-covers/*'] }];
-    await apply(
+    await kubectlApply(
       ...IDENTITIES.map((n) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: `${n}-sa`, namespace: ns } })),
       workloadIdentity('irsa', account.aws, { aws: { policy } }),
       workloadIdentity('pod', account.aws, { aws: { mechanism: 'PodIdentity', policy } }),

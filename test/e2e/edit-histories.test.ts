@@ -26,7 +26,7 @@ import {
   startTestAzure,
   type TestAzure,
 } from '../support/azure.ts';
-import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
 import { awsEnv, azureEnv, gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -62,7 +62,6 @@ describe('edit histories end to end', () => {
 
   const custom = () => kc.makeApiClient(CustomObjectsApi);
   const core = () => kc.makeApiClient(CoreV1Api);
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const getWI = async (name: string, namespace = ns) =>
     (await custom().getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace, name })) as WorkloadIdentity;
   const condition = (wi: WorkloadIdentity, type: string) => wi.status?.conditions?.find((c) => c.type === type);
@@ -225,7 +224,7 @@ describe('edit histories end to end', () => {
     await createOidcProvider(aws.iam(), issuer);
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-edits');
     operator = await startOperatorWith('edit-histories', {});
-    await apply(
+    await kubectlApply(
       awsAccount(awsAccountName),
       { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: gcpAccountName }, spec: { gcp: { projectId: PROJECT, projectNumber: PROJECT_NUMBER } } },
       azureAccount(azureAccountName),
@@ -248,9 +247,9 @@ describe('edit histories end to end', () => {
   describe('a ServiceAccount annotated by hand', () => {
     it('reports the annotation conflict naming the other field manager, and takes the annotation over when asked', async (t) => {
       t.after(() => removeAll('workloadidentity', ['handmade'], ns));
-      await apply(serviceAccount('handmade-sa'));
+      await kubectlApply(serviceAccount('handmade-sa'));
       await kubectl(['annotate', '-n', ns, 'serviceaccount/handmade-sa', `${ROLE_ARN}=arn:aws:iam::${TEST_ACCOUNT_ID}:role/hand-made`]);
-      await apply(irsa('handmade', 'handmade-sa'));
+      await kubectlApply(irsa('handmade', 'handmade-sa'));
 
       const wi = await eventually('ServiceAccountReady=False AnnotationConflict', async () => {
         const current = await getWI('handmade');
@@ -277,7 +276,7 @@ describe('edit histories end to end', () => {
   describe('the record of what was provisioned', () => {
     it('records the cloud, CloudAccount and IAM role in status.provisioned', async (t) => {
       t.after(() => removeAll('workloadidentity', ['recorded'], ns));
-      await apply(serviceAccount('recorded-sa'), irsa('recorded', 'recorded-sa'));
+      await kubectlApply(serviceAccount('recorded-sa'), irsa('recorded', 'recorded-sa'));
       await waitReady('recorded');
       const wi = await getWI('recorded');
       const provisioned = wi.status?.provisioned;
@@ -293,14 +292,14 @@ describe('edit histories end to end', () => {
   describe('a spec that switches cloud', () => {
     it('revokes the AWS role and annotation when spec.aws becomes spec.gcp, says CloudMismatch, and deletes cleanly', async (t) => {
       t.after(() => removeAll('workloadidentity', ['switcher'], ns));
-      await apply(serviceAccount('switcher-sa'), irsa('switcher', 'switcher-sa'));
+      await kubectlApply(serviceAccount('switcher-sa'), irsa('switcher', 'switcher-sa'));
       await waitReady('switcher');
       const { roleName, roleArn } = await roleOf('switcher');
       assert.equal((await annotationsOf('switcher-sa'))[ROLE_ARN], roleArn);
 
       // cloudAccountRef is immutable, so the spec now asks for a cloud its AWS CloudAccount cannot serve.
       const switched = irsa('switcher', 'switcher-sa') as { spec: Record<string, unknown> };
-      await apply({ ...switched, spec: { ...switched.spec, aws: undefined, gcp: { roles: [{ role: OBJECT_VIEWER }] } } });
+      await kubectlApply({ ...switched, spec: { ...switched.spec, aws: undefined, gcp: { roles: [{ role: OBJECT_VIEWER }] } } });
       await eventually('the AWS access to be revoked with CloudMismatch', async () => {
         const wi = await getWI('switcher');
         const problems: string[] = [];
@@ -329,9 +328,9 @@ describe('edit histories end to end', () => {
         await removeAll('cloudaccount', [selective]);
       });
       await kubectl(['label', 'namespace', tenantNs, 'keyless-e2e=allowed']);
-      await apply(awsAccount(selective, { namespaceSelector: { matchLabels: { 'keyless-e2e': 'allowed' } } }));
+      await kubectlApply(awsAccount(selective, { namespaceSelector: { matchLabels: { 'keyless-e2e': 'allowed' } } }));
       await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${selective}`]);
-      await apply(serviceAccount('tenant-sa', tenantNs), irsa('tenant', 'tenant-sa', { account: selective, namespace: tenantNs }));
+      await kubectlApply(serviceAccount('tenant-sa', tenantNs), irsa('tenant', 'tenant-sa', { account: selective, namespace: tenantNs }));
       await waitReady('tenant', tenantNs);
       const { roleName, roleArn } = await roleOf('tenant', tenantNs);
       assert.equal((await annotationsOf('tenant-sa', tenantNs))[ROLE_ARN], roleArn);
@@ -361,7 +360,7 @@ describe('edit histories end to end', () => {
       t.after(() => removeAll('workloadidentity', ['viewer'], ns));
       const principal = principalOf(ns, 'viewer-sa');
       await grantByHand('roles/viewer', principal);
-      await apply(serviceAccount('viewer-sa'), gke('viewer', 'viewer-sa', 'ServiceAccount'));
+      await kubectlApply(serviceAccount('viewer-sa'), gke('viewer', 'viewer-sa', 'ServiceAccount'));
       await waitReady('viewer');
       assert.deepEqual(await projectRolesOf(principal), ['roles/viewer'], 'after ServiceAccount mode is Ready');
 
@@ -381,7 +380,7 @@ describe('edit histories end to end', () => {
       t.after(() => removeAll('workloadidentity', ['pregranted'], ns));
       const principal = principalOf(ns, 'pregranted-sa');
       await grantByHand(OBJECT_VIEWER, principal);
-      await apply(serviceAccount('pregranted-sa'), gke('pregranted', 'pregranted-sa', 'DirectPrincipal'));
+      await kubectlApply(serviceAccount('pregranted-sa'), gke('pregranted', 'pregranted-sa', 'DirectPrincipal'));
       await waitReady('pregranted');
       assert.deepEqual(await projectRolesOf(principal), [OBJECT_VIEWER]);
 
@@ -393,12 +392,12 @@ describe('edit histories end to end', () => {
   describe('AKS: role assignments in another subscription', () => {
     it("removes the assignment in subscription B when the spec stops naming it", async (t) => {
       t.after(() => removeAll('workloadidentity', ['two-subs'], ns));
-      await apply(serviceAccount('two-subs-sa'), aks('two-subs', 'two-subs-sa', [SCOPE_A, SCOPE_B]));
+      await kubectlApply(serviceAccount('two-subs-sa'), aks('two-subs', 'two-subs-sa', [SCOPE_A, SCOPE_B]));
       await waitReady('two-subs');
       const principalId = await principalIdOf('two-subs');
       assert.deepEqual((await assignmentsIn(OTHER_SUBSCRIPTION, principalId)).map((a) => a.scope), [SCOPE_B]);
 
-      await apply(aks('two-subs', 'two-subs-sa', [SCOPE_A]));
+      await kubectlApply(aks('two-subs', 'two-subs-sa', [SCOPE_A]));
       await eventually('the subscription-B assignment to be deleted', async () => {
         const left = await assignmentsIn(OTHER_SUBSCRIPTION, principalId);
         if (left.length) throw new Error(`still assigned in subscription B: ${left.map((a) => `${a.scope} (${a.name ?? ''})`).join(', ')}`);
@@ -413,9 +412,9 @@ describe('edit histories end to end', () => {
         await removeAll('workloadidentity', ['guarded'], ns);
         await removeAll('cloudaccount', [tight]);
       });
-      await apply(azureAccount(tight));
+      await kubectlApply(azureAccount(tight));
       await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${tight}`]);
-      await apply(serviceAccount('guarded-sa'), aks('guarded', 'guarded-sa', [SCOPE_A, SCOPE_B], tight));
+      await kubectlApply(serviceAccount('guarded-sa'), aks('guarded', 'guarded-sa', [SCOPE_A, SCOPE_B], tight));
       await waitReady('guarded');
       const principalId = await principalIdOf('guarded');
       assert.equal((await assignmentsIn(OTHER_SUBSCRIPTION, principalId)).length, 1);
@@ -435,13 +434,13 @@ describe('edit histories end to end', () => {
 
     it('leaves no assignment anywhere when deleted right after its spec stopped naming subscription B', async (t) => {
       t.after(() => removeAll('workloadidentity', ['forgetful'], ns));
-      await apply(serviceAccount('forgetful-sa'), aks('forgetful', 'forgetful-sa', [SCOPE_A, SCOPE_B]));
+      await kubectlApply(serviceAccount('forgetful-sa'), aks('forgetful', 'forgetful-sa', [SCOPE_A, SCOPE_B]));
       await waitReady('forgetful');
       const principalId = await principalIdOf('forgetful');
       assert.equal((await assignmentsIn(OTHER_SUBSCRIPTION, principalId)).length, 1);
 
       // The spec no longer names B when the deletion starts; the grant there is only in the record.
-      await apply(aks('forgetful', 'forgetful-sa', [SCOPE_A]));
+      await kubectlApply(aks('forgetful', 'forgetful-sa', [SCOPE_A]));
       await kubectl(['delete', '-n', ns, 'workloadidentity/forgetful', '--wait=true', '--timeout=60s']);
       const left = [...azure.emulator.state.assignments.values()].filter((a) => a.principalId.toLowerCase() === principalId.toLowerCase());
       assert.deepEqual(left.map((a) => a.scope), [], 'no role assignment of the deleted identity is left in any subscription');
@@ -451,14 +450,14 @@ describe('edit histories end to end', () => {
   describe('deleting the loser of a Conflict', () => {
     it("keeps the winner's role ARN on the ServiceAccount when the loser (IRSA) is deleted", async (t) => {
       t.after(() => removeAll('workloadidentity', ['irsa-a', 'irsa-b'], ns));
-      await apply(serviceAccount('contested-sa'), irsa('irsa-a', 'contested-sa'));
+      await kubectlApply(serviceAccount('contested-sa'), irsa('irsa-a', 'contested-sa'));
       await waitReady('irsa-a');
       const { roleArn } = await roleOf('irsa-a');
       assert.equal((await annotationsOf('contested-sa'))[ROLE_ARN], roleArn);
 
       // A manifest may carry the finalizer itself (copied from a live object, say): the loser then goes through it.
       await newerThan('irsa-a');
-      await apply(irsa('irsa-b', 'contested-sa', { finalizers: ['keyless.dev/revoke'] }));
+      await kubectlApply(irsa('irsa-b', 'contested-sa', { finalizers: ['keyless.dev/revoke'] }));
       await eventually('the loser to report Conflict', async () => {
         const wi = await getWI('irsa-b');
         if (condition(wi, 'Ready')?.reason !== 'Conflict') throw new Error(describeCondition(wi, 'Ready'));
@@ -482,12 +481,12 @@ describe('edit histories end to end', () => {
     it("keeps the winner's grant to the shared principal when the loser (GKE DirectPrincipal) is deleted", async (t) => {
       t.after(() => removeAll('workloadidentity', ['gke-a', 'gke-b'], ns));
       const principal = principalOf(ns, 'shared-principal-sa');
-      await apply(serviceAccount('shared-principal-sa'), gke('gke-a', 'shared-principal-sa', 'DirectPrincipal'));
+      await kubectlApply(serviceAccount('shared-principal-sa'), gke('gke-a', 'shared-principal-sa', 'DirectPrincipal'));
       await waitReady('gke-a');
       assert.deepEqual(await projectRolesOf(principal), [OBJECT_VIEWER]);
 
       await newerThan('gke-a');
-      await apply(gke('gke-b', 'shared-principal-sa', 'DirectPrincipal', ['keyless.dev/revoke']));
+      await kubectlApply(gke('gke-b', 'shared-principal-sa', 'DirectPrincipal', ['keyless.dev/revoke']));
       await eventually('the loser to report Conflict', async () => {
         const wi = await getWI('gke-b');
         if (condition(wi, 'Ready')?.reason !== 'Conflict') throw new Error(describeCondition(wi, 'Ready'));
@@ -511,7 +510,7 @@ describe('edit histories end to end', () => {
       // The last reconciles of a deletion race the watch that reports the object gone: ten deletions, ten chances.
       const names = Array.from({ length: 10 }, (_, i) => `plain-${i}`);
       t.after(() => removeAll('workloadidentity', names, ns));
-      await apply(...names.flatMap((n) => [serviceAccount(`${n}-sa`), irsa(n, `${n}-sa`)]));
+      await kubectlApply(...names.flatMap((n) => [serviceAccount(`${n}-sa`), irsa(n, `${n}-sa`)]));
       await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', ns, ...names.map((n) => `workloadidentity/${n}`)]);
       const errorsBefore = await operator.metric('keyless_reconcile_total', { controller: 'workloadidentity', result: 'error' });
 
@@ -550,7 +549,7 @@ describe('edit histories end to end', () => {
       });
       // A new ServiceAccount-mode identity first looks for its Google service account.
       await gcp.setFaults({ delays: [{ operation: 'GetServiceAccount', delayMs: 120_000, count: 10_000 }] });
-      await apply(serviceAccount('stalled-sa'), gke('stalled', 'stalled-sa', 'ServiceAccount'));
+      await kubectlApply(serviceAccount('stalled-sa'), gke('stalled', 'stalled-sa', 'ServiceAccount'));
 
       const ready = await eventually('Ready=False naming the call that did not answer', async () => {
         const wi = await getWI('stalled');

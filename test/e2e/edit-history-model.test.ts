@@ -18,7 +18,7 @@ import { directPrincipal, gcpServiceAccountId, serviceAccountEmail } from '../..
 import type { PolicyTarget } from '../../src/providers/gke-workload-identity/resources.ts';
 import { createOidcProvider, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator } from '../support/aws.ts';
 import { TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION as SUB, TEST_TENANT, DATA_RESOURCE_GROUP, startTestAzure, type TestAzure } from '../support/azure.ts';
-import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl, statusCode } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl, kubectlApply, statusCode } from '../support/cluster.ts';
 import { startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
 import { awsEnv, azureEnv, gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -77,7 +77,6 @@ describe('edit histories end to end (model-based)', () => {
   let dropNamespace: () => Promise<void>;
 
   const custom = () => kc.makeApiClient(CustomObjectsApi);
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const start = async () => {
     operator = await startOperator({
       name: 'edit-history-model',
@@ -191,7 +190,7 @@ describe('edit histories end to end (model-based)', () => {
       case 'apply': {
         const existing = (await identities()).find((wi) => wi.metadata.name === step.name);
         if (existing?.metadata.deletionTimestamp) return;
-        await apply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'WorkloadIdentity', metadata: { name: step.name, namespace: ns }, spec: specFor(step, existing) });
+        await kubectlApply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'WorkloadIdentity', metadata: { name: step.name, namespace: ns }, spec: specFor(step, existing) });
         return;
       }
       case 'delete':
@@ -222,7 +221,7 @@ describe('edit histories end to end (model-based)', () => {
     // Foreign bindings: a person's grant to the ServiceAccount's principal, and an owner of the project.
     const p = await gcp.client.getIamPolicy(projectTarget);
     await gcp.client.setIamPolicy(projectTarget, { ...p, bindings: [...(p.bindings ?? []), { role: FOREIGN_ROLE, members: [principal('msa1')] }, { role: 'roles/owner', members: ['user:root@example.com'] }] });
-    await apply(
+    await kubectlApply(
       ...SERVICE_ACCOUNTS.map((name) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } })),
       { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: ACCOUNTS.aws }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', oidcIssuer: issuer }, namespaceSelector: { matchLabels: { [SELECTOR_LABEL]: 'yes' } } } },
       { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: ACCOUNTS.gcp }, spec: { gcp: { projectId: PROJECT, projectNumber: PROJECT_NUMBER } } },

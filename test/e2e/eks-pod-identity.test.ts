@@ -9,7 +9,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kuber
 import type { WorkloadIdentity } from '../../src/api/types.ts';
 import { parseIamDocument } from '../../src/providers/aws/policy-document.ts';
 import { isWrite, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
-import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { evaluateTrust } from '../support/iam-trust.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -28,7 +28,6 @@ describe('EKS Pod Identity end to end', () => {
 
   const getWI = async (name: string) =>
     (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const waitReady = (name: string) => kubectl(['wait', '--for=condition=Ready', '--timeout=90s', '-n', ns, `workloadidentity/${name}`]);
   const condition = (wi: WorkloadIdentity, type: string) => wi.status?.conditions?.find((c) => c.type === type);
   const serviceAccount = (name: string) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
@@ -61,7 +60,7 @@ describe('EKS Pod Identity end to end', () => {
       kubeconfig,
       env: { ...awsEnv(aws.endpoint), KEYLESS_RESYNC_SECONDS: String(RESYNC_SECONDS), KEYLESS_CLUSTER_NAME: 'e2e-cluster' },
     });
-    await apply({
+    await kubectlApply({
       apiVersion: 'keyless.dev/v1alpha1',
       kind: 'CloudAccount',
       metadata: { name: account },
@@ -78,7 +77,7 @@ describe('EKS Pod Identity end to end', () => {
   });
 
   it('creates the association, the tag-scoped trust and the policy, with no ServiceAccount annotation', async () => {
-    await apply(serviceAccount('orders-sa'), workloadIdentity('orders', 'orders-sa'));
+    await kubectlApply(serviceAccount('orders-sa'), workloadIdentity('orders', 'orders-sa'));
     await waitReady('orders');
     const wi = await getWI('orders');
     const roleName = wi.status?.aws?.roleName ?? '';
@@ -149,12 +148,12 @@ describe('EKS Pod Identity end to end', () => {
   });
 
   it('reports a foreign association for the same ServiceAccount as a Conflict naming it, and leaves it untouched', async () => {
-    await apply(serviceAccount('taken-sa'));
+    await kubectlApply(serviceAccount('taken-sa'));
     const foreign = await aws.eks().send(
       new CreatePodIdentityAssociationCommand({ clusterName: CLUSTER, namespace: ns, serviceAccount: 'taken-sa', roleArn: `arn:aws:iam::${TEST_ACCOUNT_ID}:role/someone-else` }),
     );
     const id = foreign.association?.associationId ?? '';
-    await apply(workloadIdentity('taken', 'taken-sa'));
+    await kubectlApply(workloadIdentity('taken', 'taken-sa'));
     const ready = await eventually('Conflict', async () => {
       const c = condition(await getWI('taken'), 'Ready');
       return c?.reason === 'Conflict' ? c : undefined;
@@ -167,7 +166,7 @@ describe('EKS Pod Identity end to end', () => {
 
   it('migrates IRSA → Pod Identity → IRSA with a valid credential path at every observed step', async () => {
     const core = kc.makeApiClient(CoreV1Api);
-    await apply(serviceAccount('mig-sa'), workloadIdentity('mig', 'mig-sa', 'IRSA'));
+    await kubectlApply(serviceAccount('mig-sa'), workloadIdentity('mig', 'mig-sa', 'IRSA'));
     await waitReady('mig');
     const { roleName = '', roleArn = '' } = (await getWI('mig')).status?.aws ?? {};
     const pod = (name: string, env: string, volume: string, value = 'injected'): V1Pod => ({

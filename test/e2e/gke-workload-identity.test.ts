@@ -14,7 +14,7 @@ import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
 import { isCloudError } from '../../src/providers/cloud-error.ts';
 import { grantsOf, type IamBinding, type IamPolicy } from '../../src/providers/gke-workload-identity/policy.ts';
 import type { PolicyTarget } from '../../src/providers/gke-workload-identity/resources.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
+import { eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { isWrite, startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
 import { gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
@@ -60,7 +60,6 @@ describe('GKE Workload Identity end to end', () => {
   const custom = () => kc.makeApiClient(CustomObjectsApi);
   const core = () => kc.makeApiClient(CoreV1Api);
   const getWI = async (name: string) => (await custom().getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const waitReady = (name: string, timeout = '90s') => kubectl(['wait', '--for=condition=Ready', `--timeout=${timeout}`, '-n', ns, `workloadidentity/${name}`]);
   const condition = (wi: WorkloadIdentity, type: string) => wi.status?.conditions?.find((c) => c.type === type);
   const serviceAccount = (name: string) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
@@ -146,7 +145,7 @@ describe('GKE Workload Identity end to end', () => {
   });
 
   it('makes the CloudAccount Ready with the workload identity pool as its issuer', async () => {
-    await apply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account }, spec: { gcp: { projectId: PROJECT, projectNumber: PROJECT_NUMBER } } });
+    await kubectlApply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account }, spec: { gcp: { projectId: PROJECT, projectNumber: PROJECT_NUMBER } } });
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${account}`]);
     const ca = (await custom().getClusterCustomObject({ ...group, plural: 'cloudaccounts', name: account })) as CloudAccount;
     assert.equal(ca.status?.issuer, POOL);
@@ -156,7 +155,7 @@ describe('GKE Workload Identity end to end', () => {
 
   it('ServiceAccount mode: creates the Google service account, its trust and exactly the grants, and annotates', async (t) => {
     await gcp.clearLog();
-    await apply(serviceAccount('catalog-sa'), workloadIdentity('catalog', 'catalog-sa', { mechanism: 'ServiceAccount', roles: ROLES }));
+    await kubectlApply(serviceAccount('catalog-sa'), workloadIdentity('catalog', 'catalog-sa', { mechanism: 'ServiceAccount', roles: ROLES }));
     await waitReady('catalog');
     const calls = await gcp.operatorCalls();
     t.diagnostic(`create (ServiceAccount mode, 4 grants): ${calls.length} calls, ${calls.filter(isWrite).length} writes: ${calls.map((c) => c.operation).join(', ')}`);
@@ -196,7 +195,7 @@ describe('GKE Workload Identity end to end', () => {
 
   it('DirectPrincipal mode: grants to the principal, no Google service account, no annotation', async () => {
     const accountsBefore = await gcloud('iam', 'service-accounts', 'list', '--project', PROJECT);
-    await apply(serviceAccount('orders-sa'), workloadIdentity('orders', 'orders-sa', { mechanism: 'DirectPrincipal', roles: [TRACE, PUBLISH] }));
+    await kubectlApply(serviceAccount('orders-sa'), workloadIdentity('orders', 'orders-sa', { mechanism: 'DirectPrincipal', roles: [TRACE, PUBLISH] }));
     await waitReady('orders');
     const principal = `principal://iam.googleapis.com/projects/${PROJECT_NUMBER}/locations/global/workloadIdentityPools/${POOL}/subject/ns/${ns}/sa/orders-sa`;
     const wi = await getWI('orders');
@@ -242,11 +241,11 @@ describe('GKE Workload Identity end to end', () => {
 
   it('removes the grant of a role dropped from the spec, and rejects an unsupported resource as InvalidSpec', async () => {
     const email = await gsaOf('catalog');
-    await apply(workloadIdentity('catalog', 'catalog-sa', { mechanism: 'ServiceAccount', roles: ROLES.filter((r) => r.role !== 'roles/pubsub.publisher') }));
+    await kubectlApply(workloadIdentity('catalog', 'catalog-sa', { mechanism: 'ServiceAccount', roles: ROLES.filter((r) => r.role !== 'roles/pubsub.publisher') }));
     await eventually('the topic grant to be revoked', async () => (grantsOf(await policy(topicTarget), `serviceAccount:${email}`).length === 0 ? true : undefined));
     await waitReady('catalog');
 
-    await apply(serviceAccount('bad-sa'), workloadIdentity('bad', 'bad-sa', { roles: [{ role: 'roles/bigquery.dataViewer', resource: `//bigquery.googleapis.com/projects/${PROJECT}/datasets/d` }] }));
+    await kubectlApply(serviceAccount('bad-sa'), workloadIdentity('bad', 'bad-sa', { roles: [{ role: 'roles/bigquery.dataViewer', resource: `//bigquery.googleapis.com/projects/${PROJECT}/datasets/d` }] }));
     const ready = await eventually('InvalidSpec', async () => {
       const c = condition(await getWI('bad'), 'Ready');
       return c?.reason === 'InvalidSpec' ? c : undefined;
@@ -255,7 +254,7 @@ describe('GKE Workload Identity end to end', () => {
     await kubectl(['delete', '-n', ns, 'workloadidentity/bad', '--wait=true', '--timeout=60s']);
 
     // Accepted by setIamPolicy, but a Cloud Storage role on a Pub/Sub topic grants nothing: reported, never Ready.
-    await apply(workloadIdentity('bad', 'bad-sa', { roles: [{ role: 'roles/storage.objectViewer', resource: PUBLISH.resource }] }));
+    await kubectlApply(workloadIdentity('bad', 'bad-sa', { roles: [{ role: 'roles/storage.objectViewer', resource: PUBLISH.resource }] }));
     const permissions = await eventually('GrantsNothing', async () => {
       const c = condition(await getWI('bad'), 'PermissionsReady');
       return c?.reason === 'GrantsNothing' ? c : undefined;
@@ -266,7 +265,7 @@ describe('GKE Workload Identity end to end', () => {
   });
 
   it('switches from ServiceAccount to DirectPrincipal by one field: grants move, the service account goes', async () => {
-    await apply(serviceAccount('switch-sa'), workloadIdentity('switch', 'switch-sa', { mechanism: 'ServiceAccount', roles: [PUBLISH] }));
+    await kubectlApply(serviceAccount('switch-sa'), workloadIdentity('switch', 'switch-sa', { mechanism: 'ServiceAccount', roles: [PUBLISH] }));
     await waitReady('switch');
     const email = await gsaOf('switch');
     await kubectl(['patch', '-n', ns, 'workloadidentity/switch', '--type=merge', '-p', '{"spec":{"gcp":{"mechanism":"DirectPrincipal"}}}']);
@@ -298,7 +297,7 @@ describe('GKE Workload Identity end to end', () => {
     const names = Array.from({ length: 20 }, (_, i) => `team-${String(i).padStart(2, '0')}`);
     await foreignGrant(projectTarget, 'roles/viewer', 'user:before@example.com');
     await gcp.clearLog();
-    await apply(...names.flatMap((n) => [serviceAccount(`${n}-sa`), workloadIdentity(n, `${n}-sa`, { mechanism: 'ServiceAccount', roles: [{ role: 'roles/logging.logWriter' }, { role: 'roles/monitoring.metricWriter' }] })]));
+    await kubectlApply(...names.flatMap((n) => [serviceAccount(`${n}-sa`), workloadIdentity(n, `${n}-sa`, { mechanism: 'ServiceAccount', roles: [{ role: 'roles/logging.logWriter' }, { role: 'roles/monitoring.metricWriter' }] })]));
     // Someone else keeps editing the same policy while the operator works.
     const during: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -324,7 +323,7 @@ describe('GKE Workload Identity end to end', () => {
     await gcp.setFaults({ propagationDelayMs: 2_000, conflictEvery: 2 });
     await gcp.clearLog();
     const names = ['slow-a', 'slow-b', 'slow-c'];
-    await apply(...names.flatMap((n) => [serviceAccount(`${n}-sa`), workloadIdentity(n, `${n}-sa`, { mechanism: 'ServiceAccount', roles: [TRACE, PUBLISH] })]));
+    await kubectlApply(...names.flatMap((n) => [serviceAccount(`${n}-sa`), workloadIdentity(n, `${n}-sa`, { mechanism: 'ServiceAccount', roles: [TRACE, PUBLISH] })]));
     await Promise.all(names.map((n) => waitReady(n, '180s')));
     await gcp.setFaults({ propagationDelayMs: 0, conflictEvery: 0 });
     const calls = await gcp.operatorCalls();
@@ -354,7 +353,7 @@ describe('GKE Workload Identity end to end', () => {
     const accounts = (await gcloud('iam', 'service-accounts', 'list', '--project', PROJECT)) as unknown[];
     await gcp.setFaults({ serviceAccountQuota: accounts.length });
     try {
-      await apply(serviceAccount('full-sa'), workloadIdentity('full', 'full-sa', { mechanism: 'ServiceAccount', roles: [TRACE] }));
+      await kubectlApply(serviceAccount('full-sa'), workloadIdentity('full', 'full-sa', { mechanism: 'ServiceAccount', roles: [TRACE] }));
       const ready = await eventually('QuotaExceeded', async () => {
         const c = condition(await getWI('full'), 'Ready');
         return c?.reason === 'QuotaExceeded' ? c : undefined;

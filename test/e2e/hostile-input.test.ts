@@ -20,7 +20,7 @@ import { awsRoleName } from '../../src/domain/naming.ts';
 import { irsaTrustStatement } from '../../src/providers/aws-irsa/trust.ts';
 import { policySize } from '../../src/providers/aws/policy-document.ts';
 import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
-import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubeConfigWithToken, kubectl, statusCode } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubeConfigWithToken, kubectl, kubectlApply, statusCode } from '../support/cluster.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 
 const CLUSTER = 'e2e-cluster';
@@ -117,7 +117,6 @@ describe('hostile input', () => {
 
   const custom = () => kc.makeApiClient(CustomObjectsApi);
   const getWI = async (name: string) => (await custom().getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const ready = (wi: WorkloadIdentity) => wi.status?.conditions?.find((c) => c.type === 'Ready');
   const cloudAccount = (name: string, extra: Record<string, unknown> = {}) => ({
     apiVersion: 'keyless.dev/v1alpha1',
@@ -140,7 +139,7 @@ describe('hostile input', () => {
     await createOidcProvider(aws.iam(), issuer);
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-hostile');
     operator = await startOperator({ name: 'hostile-input', kubeconfig: operatorKubeconfig, env: { ...awsEnv(aws.endpoint), KEYLESS_RESYNC_SECONDS: '5', KEYLESS_CLUSTER_NAME: CLUSTER } });
-    await apply(
+    await kubectlApply(
       cloudAccount(account),
       cloudAccount(adopting, { guardrails: { allowAdoption: true } }),
       cloudAccount(selective, { namespaceSelector: { matchLabels: { 'keyless.dev/tenant': 'payments' } } }),
@@ -164,7 +163,7 @@ describe('hostile input', () => {
       const wi = workloadIdentity(name, sa, account, c.spec ?? {}, c.aws ?? {});
       const objects: object[] = [wi];
       if ('ready' in c.expect) objects.unshift({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: ns } });
-      const result = await apply(...objects).then(() => undefined, (e: { stderr?: string }) => e.stderr ?? 'failed');
+      const result = await kubectlApply(...objects).then(() => undefined, (e: { stderr?: string }) => e.stderr ?? 'failed');
       if ('api' in c.expect) {
         assert.ok(result, `${c.name}: the API accepted it`);
         assert.match(result, c.expect.api, c.name);
@@ -209,7 +208,7 @@ describe('hostile input', () => {
     const squatted = awsRoleName('keyless-', CLUSTER, ns, 'squatted');
     const foreignTrust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
     await aws.iam().send(new CreateRoleCommand({ RoleName: squatted, Path: '/keyless/', AssumeRolePolicyDocument: foreignTrust, Tags: [{ Key: 'team', Value: 'someone-else' }] }));
-    await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'squatted-sa', namespace: ns } }, workloadIdentity('squatted', 'squatted-sa', account, {}, {}, { 'keyless.dev/adopt': 'true' }));
+    await kubectlApply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'squatted-sa', namespace: ns } }, workloadIdentity('squatted', 'squatted-sa', account, {}, {}, { 'keyless.dev/adopt': 'true' }));
     const refused = await eventually('NotOwned', async () => {
       const r = ready(await getWI('squatted'));
       return r?.reason === 'NotOwned' ? r : undefined;
@@ -221,7 +220,7 @@ describe('hostile input', () => {
 
     // The same WorkloadIdentity under an account that allows adoption takes the role over.
     await kubectl(['delete', '-n', ns, 'workloadidentity/squatted', '--wait=true', '--timeout=60s']);
-    await apply(workloadIdentity('squatted', 'squatted-sa', adopting, {}, {}, { 'keyless.dev/adopt': 'true' }));
+    await kubectlApply(workloadIdentity('squatted', 'squatted-sa', adopting, {}, {}, { 'keyless.dev/adopt': 'true' }));
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', ns, 'workloadidentity/squatted']);
     const tagList = (await aws.iam().send(new ListRoleTagsCommand({ RoleName: squatted }))).Tags ?? [];
     const tags: Record<string, string | undefined> = Object.fromEntries(tagList.map((tg) => [tg.Key ?? '', tg.Value]));
@@ -232,12 +231,12 @@ describe('hostile input', () => {
   it('removes exactly the grant a tightened guardrail forbids from a Ready identity', async () => {
     const name = `tight-${suffix}`;
     const tightAccount = `e2e-tight-${suffix}`;
-    await apply(cloudAccount(tightAccount));
+    await kubectlApply(cloudAccount(tightAccount));
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${tightAccount}`]);
     try {
       const read = { effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::covers/*'] };
       const remove = { effect: 'Allow', actions: ['s3:DeleteObject'], resources: ['arn:aws:s3:::covers/*'] };
-      await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'tight-sa', namespace: ns } }, workloadIdentity(name, 'tight-sa', tightAccount, {}, { policy: [read, remove] }));
+      await kubectlApply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'tight-sa', namespace: ns } }, workloadIdentity(name, 'tight-sa', tightAccount, {}, { policy: [read, remove] }));
       await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', ns, `workloadidentity/${name}`]);
       const roleName = (await getWI(name)).status?.aws?.roleName ?? '';
 
@@ -260,7 +259,7 @@ describe('hostile input', () => {
   });
 
   it('refuses a namespace the CloudAccount does not admit, and creates nothing', async () => {
-    await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'tenant-sa', namespace: ns } }, workloadIdentity('tenant', 'tenant-sa', selective));
+    await kubectlApply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'tenant-sa', namespace: ns } }, workloadIdentity('tenant', 'tenant-sa', selective));
     const r = await eventually('NamespaceNotAllowed', async () => {
       const c = ready(await getWI('tenant'));
       return c?.reason === 'NamespaceNotAllowed' ? c : undefined;

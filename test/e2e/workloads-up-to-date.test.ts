@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { WorkloadIdentity } from '../../src/api/types.ts';
 import { startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator, createOidcProvider } from '../support/aws.ts';
-import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl } from '../support/cluster.ts';
+import { clusterIssuer, eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { awsEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
 import { startPeers, type Peers } from '../support/peers.ts';
 
@@ -23,7 +23,6 @@ describe('WorkloadsUpToDate', () => {
   let dropNamespace: () => Promise<void>;
   const account = `e2e-workloads-${randomBytes(3).toString('hex')}`;
 
-  const apply = (...objects: object[]) => kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
   const condition = async (name: string) => {
     const wi = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ ...group, plural: 'workloadidentities', namespace: ns, name })) as WorkloadIdentity;
     return wi.status?.conditions?.find((c) => c.type === 'WorkloadsUpToDate');
@@ -55,7 +54,7 @@ describe('WorkloadsUpToDate', () => {
     peers = await startPeers();
     [ns, dropNamespace] = await freshNamespace(kc, 'e2e-workloads');
     operator = await startOperator({ name: 'workloads', kubeconfig, env: { ...awsEnv(aws.endpoint), KEYLESS_RESYNC_SECONDS: '5', KEYLESS_CLUSTER_NAME: 'e2e-cluster' } });
-    await apply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', oidcIssuer: issuer } } });
+    await kubectlApply({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: account }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', oidcIssuer: issuer } } });
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `cloudaccount/${account}`]);
   });
 
@@ -69,10 +68,10 @@ describe('WorkloadsUpToDate', () => {
   });
 
   it('is False for a pod created before the annotation, with the restart to run, and True after a rollout restart', async () => {
-    await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'web-sa', namespace: ns } }, deployment('web', 'web-sa'));
+    await kubectlApply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'web-sa', namespace: ns } }, deployment('web', 'web-sa'));
     const before = await eventually('the Deployment to create its pod', async () => (await podsOf('web')) || undefined);
 
-    await apply(workloadIdentity('web', 'web-sa'));
+    await kubectlApply(workloadIdentity('web', 'web-sa'));
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', ns, 'workloadidentity/web']);
     const stale = await eventually('WorkloadsUpToDate=False', async () => {
       const c = await condition('web');
@@ -92,9 +91,9 @@ describe('WorkloadsUpToDate', () => {
   });
 
   it('restarts the owning Deployment once when the WorkloadIdentity asks for it', async () => {
-    await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'api-sa', namespace: ns } }, deployment('api', 'api-sa'));
+    await kubectlApply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'api-sa', namespace: ns } }, deployment('api', 'api-sa'));
     await eventually('the Deployment to create its pod', async () => (await podsOf('api')) || undefined);
-    await apply(workloadIdentity('api', 'api-sa', { 'keyless.dev/restart-workloads': 'true' }));
+    await kubectlApply(workloadIdentity('api', 'api-sa', { 'keyless.dev/restart-workloads': 'true' }));
     await eventually('WorkloadsUpToDate=True after the restart', async () => ((await condition('api'))?.status === 'True' ? true : undefined), 60_000);
     const template = (await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: ns, name: 'api' })).spec?.template.metadata?.annotations ?? {};
     assert.ok(template['kubectl.kubernetes.io/restartedAt'], 'restarted the way kubectl rollout restart does');

@@ -54,6 +54,11 @@ export async function kubectl(args: string[], input?: string): Promise<KubectlRe
   return child;
 }
 
+/** `kubectl apply` of these objects, as one multi-document input (JSON documents, one per line). */
+export function kubectlApply(...objects: object[]): Promise<KubectlResult> {
+  return kubectl(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
+}
+
 /** GET on the apiserver with the kubeconfig's credentials; for discovery endpoints such as the OIDC documents. */
 export async function rawGet(kc: KubeConfig, urlPath: string): Promise<{ status: number; body: string }> {
   const cluster = kc.getCurrentCluster();
