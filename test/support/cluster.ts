@@ -8,6 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeApi } from '../../src/kube/api.ts';
+import { connectionFromKubeconfig } from '../../src/kube/kubeconfig.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -23,6 +25,12 @@ export function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath());
   return kc;
+}
+
+/** The operator's own API client for the test cluster; `server` reaches it another way (a proxy on loopback). */
+export function kubeApi(server?: string): KubeApi {
+  const connection = connectionFromKubeconfig(kubeconfigPath());
+  return new KubeApi(server ? { ...connection, server } : connection);
 }
 
 /** A KubeConfig for the same cluster that authenticates with a bearer token instead of the admin certificate. */
