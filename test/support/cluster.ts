@@ -147,3 +147,18 @@ export async function installCrds(): Promise<void> {
     'crd/cloudaccounts.keyless.dev',
   ]);
 }
+
+/**
+ * Resolves once CloudAccount `account` counts exactly the WorkloadIdentities that name it. The operator coalesces
+ * that recount after identities come and go (src/reconciler/triggers.ts), so a test measuring steady state waits
+ * for it first; otherwise the late recount lands in its window as a write.
+ */
+export async function identityCountSettled(account: string): Promise<void> {
+  await eventually(`CloudAccount ${account} to count its identities`, async () => {
+    const identities = JSON.parse((await kubectl(['get', 'workloadidentities', '-A', '-o', 'json'])).stdout) as { items: { spec: { cloudAccountRef: { name: string } } }[] };
+    const counted = JSON.parse((await kubectl(['get', 'cloudaccount', account, '-o', 'json'])).stdout) as { status?: { identities?: number } };
+    const expected = identities.items.filter((wi) => wi.spec.cloudAccountRef.name === account).length;
+    return counted.status?.identities === expected ? true : undefined;
+  });
+}
+
