@@ -39,6 +39,7 @@ function harness(steps: Step[] = [], workers = 1, opts: { failureThreshold?: num
     queue,
     random: () => 0.5, // resync jitter factor exactly 1
     timers: clock,
+    now: clock.now,
     reconcileTimeoutMs: RECONCILE_TIMEOUT_MS,
     ...opts,
     reconcile: async (key) => {
@@ -91,6 +92,36 @@ async function retry(h: ReturnType<typeof harness>, key: string): Promise<void> 
 }
 
 describe('Controller', () => {
+  it('says once when a pass over every key no longer fits in the resync interval, and once when it fits again', async () => {
+    let slowMs = 5_000;
+    const h = harness(Array.from({ length: 1000 }, () => () => new Promise<void>((resolve) => h.clock.setTimeout(resolve, slowMs))));
+    // Twenty keys at 5 s each on one worker: a pass takes 100 s, while a key comes due 60 s after its last reconcile
+    // ended (65 s after it started), so each resync starts later than the one before.
+    for (let i = 0; i < 20; i++) h.controller.enqueue(`k${i}`);
+    const behind = async () => (await h.metrics.resyncBehind.get()).values[0]?.value;
+    const warnings = () => h.lines.filter((l) => l.msg.startsWith('resyncs start half an interval late'));
+    const run = async (steps: number, until?: () => Promise<boolean>, stepMs = 5_000) => {
+      for (let t = 0; t < steps && !(await until?.()); t++) {
+        h.clock.advance(stepMs);
+        await flushPromises();
+      }
+    };
+    await run(200, async () => (await behind()) === 1);
+    assert.equal(await behind(), 1);
+    assert.equal(warnings().length, 1);
+    assert.ok((await h.metrics.resyncLag.get()).values[0]!.value >= RESYNC_MS / 2000);
+    await run(30);
+    assert.equal(warnings().length, 1, 'said once, however long it lasts');
+    slowMs = 1;
+    await run(500, async () => (await behind()) === 0, 1_000);
+    assert.equal(await behind(), 0);
+    assert.equal(h.lines.filter((l) => l.msg === 'resyncs are on time again').length, 1);
+    const stopping = h.controller.stop();
+    h.clock.advance(slowMs); // the reconcile in flight
+    await stopping;
+    await h.running;
+  });
+
   it('requeues a successful key at the resync interval and forgets its backoff', async () => {
     const h = harness([new Error('boom')]);
     h.controller.enqueue('ns/a');

@@ -5,7 +5,7 @@
 import type { Logger } from '../observability/logger.ts';
 import { RECONCILE_RESULTS, type Metrics, type ReconcileResult } from '../observability/metrics.ts';
 import { TerminalError, isConflict, isQuietRetry } from './errors.ts';
-import { realTimers, type Timers } from './timers.ts';
+import { monotonicNow, realTimers, type Timers } from './timers.ts';
 import { ExponentialBackoff, WorkQueue } from './work-queue.ts';
 
 export interface ReconcileOutcome {
@@ -48,6 +48,10 @@ export class Controller {
   readonly #failures = new Map<string, { failures: number; loud: boolean; reported: boolean }>();
   /** Reconciles given up on after their deadline, each releasing its key once it settles. */
   readonly #abandoned = new Set<Promise<void>>();
+  readonly #now: () => number;
+  /** When each key's resync is due; how late it actually starts says whether the workers keep up. */
+  readonly #resyncDue = new Map<string, number>();
+  #behind = false;
   #running: Promise<void> | undefined;
   #stopped: Promise<void> | undefined;
   #markStopped: () => void = () => {};
@@ -64,6 +68,8 @@ export class Controller {
     random?: () => number;
     /** Clock for the reconcile deadline; the queue's timers are injected with the queue. */
     timers?: Timers;
+    /** Monotonic milliseconds, for resync lag. */
+    now?: () => number;
     /** A reconcile still running after this long counts as an error and its key is retried with backoff. */
     reconcileTimeoutMs?: number;
     /** Consecutive failures of one key after which `onRepeatedFailure` is called and a warning logged. */
@@ -78,6 +84,7 @@ export class Controller {
     if (!(Number.isInteger(this.#failureThreshold) && this.#failureThreshold >= 1)) throw new RangeError('controller needs failureThreshold >= 1');
     this.#onRepeatedFailure = opts.onRepeatedFailure;
     this.#timers = opts.timers ?? realTimers;
+    this.#now = opts.now ?? monotonicNow;
     this.#name = opts.name;
     this.#reconcile = opts.reconcile;
     this.#workers = opts.workers;
@@ -90,6 +97,8 @@ export class Controller {
     // Zero series for every result, so rate() and alerts see the counter before its first increment.
     for (const result of RECONCILE_RESULTS) this.#metrics.reconcileTotal.inc({ controller: this.#name, result }, 0);
     this.#metrics.queueRetries.inc({ controller: this.#name }, 0);
+    this.#metrics.resyncLag.set({ controller: this.#name }, 0);
+    this.#metrics.resyncBehind.set({ controller: this.#name }, 0);
     this.#updateDepth();
   }
 
@@ -143,6 +152,7 @@ export class Controller {
       const key = await this.#queue.get();
       if (key === undefined) return;
       this.#updateDepth();
+      this.#resyncStarted(key);
       const endTimer = this.#metrics.reconcileDuration.startTimer({ controller: this.#name });
       const attempt = this.#attempt(key);
       const ended = await this.#withDeadline(attempt);
@@ -210,7 +220,8 @@ export class Controller {
       this.#terminal.delete(key);
       this.#queue.forget(key);
       const requeueAfterMs = ended.outcome?.requeueAfterMs;
-      this.#queue.addAfter(key, requeueAfterMs ?? this.#resyncDelay());
+      if (requeueAfterMs !== undefined) this.#queue.addAfter(key, requeueAfterMs);
+      else this.#scheduleResync(key);
       log.debug({ requeueAfterMs }, 'reconcile succeeded');
     } else {
       const err = ended.err;
@@ -218,7 +229,7 @@ export class Controller {
       if (err instanceof TerminalError) {
         result = 'terminal';
         this.#queue.forget(key);
-        this.#queue.addAfter(key, this.#resyncDelay());
+        this.#scheduleResync(key);
         if (this.#terminal.get(key) !== err.message) {
           this.#terminal.set(key, err.message);
           log.warn({ err }, 'reconcile failed permanently; waiting for a spec change');
@@ -269,6 +280,38 @@ export class Controller {
       await this.#onRepeatedFailure(key, err, streak.failures);
     } catch (hookErr) {
       log.warn({ err: hookErr }, 'repeated-failure hook failed');
+    }
+  }
+
+  #scheduleResync(key: string): void {
+    const delay = this.#resyncDelay();
+    this.#resyncDue.set(key, this.#now() + delay);
+    this.#queue.addAfter(key, delay);
+  }
+
+  /**
+   * A resync that starts later than due waited for a worker (or a cloud budget kept the workers busy). When that
+   * wait reaches half an interval, a full pass over every key no longer fits in the resync interval: drift would be
+   * repaired later than the interval promises, and the lag keeps growing. Said once, in a log line and a gauge, and
+   * once more when the workers catch up. (A key reconciled early for another reason simply starts its wait again.)
+   */
+  #resyncStarted(key: string): void {
+    const due = this.#resyncDue.get(key);
+    if (due === undefined) return;
+    this.#resyncDue.delete(key);
+    const now = this.#now();
+    if (now < due) return; // reconciled early for another reason (a watch event): not a resync
+    const lagMs = now - due;
+    this.#metrics.resyncLag.set({ controller: this.#name }, lagMs / 1000);
+    const behind = lagMs >= this.#resyncMs / 2;
+    if (behind === this.#behind) return;
+    this.#behind = behind;
+    this.#metrics.resyncBehind.set({ controller: this.#name }, behind ? 1 : 0);
+    const facts = { lagSeconds: Math.round(lagMs / 1000), resyncSeconds: this.#resyncMs / 1000, workers: this.#workers, queued: this.#queue.length };
+    if (behind) {
+      this.#logger.warn(facts, 'resyncs start half an interval late: a pass over every object no longer fits in the resync interval; raise KEYLESS_RESYNC_SECONDS, KEYLESS_WORKERS or KEYLESS_CLOUD_READS_PER_SECOND');
+    } else {
+      this.#logger.info(facts, 'resyncs are on time again');
     }
   }
 

@@ -13,6 +13,8 @@ export class Metrics {
   readonly reconcileTotal: Counter<'controller' | 'result'>;
   readonly reconcileDuration: Histogram<'controller'>;
   readonly queueDepth: Gauge<'controller'>;
+  readonly resyncLag: Gauge<'controller'>;
+  readonly resyncBehind: Gauge<'controller'>;
   readonly queueRetries: Counter<'controller'>;
   readonly informerRestarts: Counter<'resource' | 'reason'>;
   readonly isLeader: Gauge;
@@ -42,6 +44,18 @@ export class Metrics {
     this.queueDepth = new Gauge({
       name: 'keyless_workqueue_depth',
       help: 'Keys waiting in the work queue (not counting keys waiting for a backoff or resync timer).',
+      labelNames: ['controller'],
+      registers,
+    });
+    this.resyncLag = new Gauge({
+      name: 'keyless_resync_lag_seconds',
+      help: 'How late the last resync started after it was due (waiting for a worker or a cloud budget).',
+      labelNames: ['controller'],
+      registers,
+    });
+    this.resyncBehind = new Gauge({
+      name: 'keyless_resync_behind',
+      help: '1 while resyncs start half an interval or more late: a pass over every object no longer fits in KEYLESS_RESYNC_SECONDS.',
       labelNames: ['controller'],
       registers,
     });
