@@ -62,12 +62,13 @@ export interface RunningOperator {
 }
 
 /**
- * Starts `node src/main.ts` with `env` on top of the test defaults, logging to `logFile`, and resolves once its
- * caches have synced, with the port of its metrics server (the `caches synced` log line carries it).
+ * Starts `node src/main.ts` (or `entry`, e.g. the compiled dist/main.js the image runs) with `env` on top of the test
+ * defaults, logging to `logFile`, and resolves once its caches have synced, with the port of its metrics server (the
+ * `caches synced` log line carries it).
  */
-export async function spawnOperator(opts: { kubeconfig: string; env: Record<string, string>; logFile: string; syncTimeoutMs: number }): Promise<{ child: ChildProcess; port: number; exited: Promise<void> }> {
+export async function spawnOperator(opts: { kubeconfig: string; env: Record<string, string>; logFile: string; syncTimeoutMs: number; entry?: string }): Promise<{ child: ChildProcess; port: number; exited: Promise<void> }> {
   const log = createWriteStream(opts.logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
+  const child = spawn(process.execPath, [path.resolve(root, opts.entry ?? 'src/main.ts')], {
     env: {
       PATH: process.env['PATH'] ?? '',
       KUBECONFIG: opts.kubeconfig,
