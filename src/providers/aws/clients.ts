@@ -7,6 +7,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
+import { AccountSnapshot, snapshotMaxAgeMs } from './account-snapshot.ts';
 import { classifyAwsError } from './errors.ts';
 import { createEksPort, type EksPort } from './eks-port.ts';
 import { createExchangePort, type ExchangePort } from './exchange-port.ts';
@@ -14,7 +15,10 @@ import { createIamPort } from './iam-client.ts';
 import type { IamPort } from './iam-port.ts';
 
 export interface AwsAccountClients {
+  /** Writes through it keep `roles` from judging a role by what it was before the write. */
   iam: IamPort;
+  /** The account's roles as of a recent snapshot, for observe. */
+  roles: AccountSnapshot;
   eks: EksPort;
   exchange: ExchangePort;
 }
@@ -28,6 +32,8 @@ export interface AwsClientOptions {
   callTimeoutMs: number;
   /** AWS_ENDPOINT_URL_IAM / _EKS as the SDK will use them (config.ts); undefined means AWS's public endpoints. */
   endpoints: { iam: string | undefined; eks: string | undefined; sts: string | undefined; eksAuth: string | undefined };
+  /** The operator's resync interval: how old a role snapshot may be follows from it (account-snapshot.ts). */
+  resyncMs: number;
 }
 
 export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) => AwsAccountClients {
@@ -37,8 +43,12 @@ export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) 
     const cached = cache.get(account.metadata.name);
     if (cached?.region === region) return cached.clients;
     const callTo = (endpoint: string) => instrumentedCall('aws', callBudget(opts.budget), opts.metrics, classifyAwsError, { timeoutMs: opts.callTimeoutMs, endpoint });
+    const roles = new AccountSnapshot(createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.iam ?? 'https://iam.amazonaws.com')), {
+      maxAgeMs: snapshotMaxAgeMs(opts.resyncMs),
+    });
     const clients = {
-      iam: createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.iam ?? 'https://iam.amazonaws.com')),
+      iam: roles.iam,
+      roles,
       eks: createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.eks ?? `https://eks.${region}.amazonaws.com`)),
       // The regional STS endpoint, as pods use it (AWS_STS_REGIONAL_ENDPOINTS=regional).
       exchange: createExchangePort({
