@@ -76,6 +76,14 @@ function world() {
   return { iam, clock, calls, hold, snapshot };
 }
 
+/** The world with one role of ours, alpha, already in the account. */
+async function worldWithAlpha() {
+  const w = world();
+  const role = desired('alpha');
+  await existing(w.iam, role);
+  return { ...w, role };
+}
+
 describe('AccountSnapshot', () => {
   it('answers exactly what reading the role directly answers, from one page of each list for the whole account', async () => {
     const { iam, calls, snapshot } = world();
@@ -102,9 +110,7 @@ describe('AccountSnapshot', () => {
   });
 
   it('serves a snapshot until it is maxAge old, then takes the next', async () => {
-    const { iam, clock, calls, snapshot } = world();
-    const role = desired('alpha');
-    await existing(iam, role);
+    const { clock, calls, snapshot, role } = await worldWithAlpha();
     await snapshot.observe(role);
     clock.advance(MAX_AGE - 1);
     await snapshot.observe(role);
@@ -115,9 +121,7 @@ describe('AccountSnapshot', () => {
   });
 
   it('sees a change made by hand after the snapshot once that snapshot is maxAge old', async () => {
-    const { iam, clock, snapshot } = world();
-    const role = desired('alpha');
-    await existing(iam, role);
+    const { iam, clock, snapshot, role } = await worldWithAlpha();
     await snapshot.observe(role);
     clock.advance(1);
     await iam.updateAssumeRolePolicy(role.name, JSON.stringify(WIDE));
@@ -133,9 +137,7 @@ describe('AccountSnapshot', () => {
   });
 
   it('never judges a role by a snapshot begun before Keyless wrote it', async () => {
-    const { iam, clock, snapshot } = world();
-    const role = desired('alpha');
-    await existing(iam, role);
+    const { clock, snapshot, role } = await worldWithAlpha();
     await snapshot.observe(role);
     clock.advance(1);
     await snapshot.iam.putRolePolicy(role.name, INLINE_POLICY_NAME, JSON.stringify(WIDE));
@@ -146,9 +148,7 @@ describe('AccountSnapshot', () => {
   });
 
   it('never judges a role by a snapshot begun within SETTLE_MS of a write of ours (IAM may not show it yet)', async () => {
-    const { iam, clock, snapshot } = world();
-    const role = desired('alpha');
-    await existing(iam, role);
+    const { clock, snapshot, role } = await worldWithAlpha();
     await snapshot.iam.putRolePolicy(role.name, INLINE_POLICY_NAME, JSON.stringify(WIDE));
     clock.advance(SETTLE_MS);
     assert.equal(await snapshot.observe(role), undefined);
@@ -157,9 +157,7 @@ describe('AccountSnapshot', () => {
   });
 
   it('never judges a role by the snapshot being taken while Keyless wrote it', async () => {
-    const { iam, clock, hold, snapshot } = world();
-    const role = desired('alpha');
-    await existing(iam, role);
+    const { clock, hold, snapshot, role } = await worldWithAlpha();
     const release = hold();
     const observing = snapshot.observe(role);
     await flushPromises();
@@ -170,9 +168,7 @@ describe('AccountSnapshot', () => {
   });
 
   it('never judges a role by a snapshot begun before a write of ours that failed (it may have taken effect)', async () => {
-    const { iam, clock, snapshot } = world();
-    const role = desired('alpha');
-    await existing(iam, role);
+    const { clock, snapshot, role } = await worldWithAlpha();
     await snapshot.observe(role);
     clock.advance(1);
     await assert.rejects(snapshot.iam.deleteRole(role.name), (err) => err instanceof CloudError && err.code === 'DeleteConflict');
@@ -213,9 +209,7 @@ describe('AccountSnapshot', () => {
   });
 
   it('falls back to direct reads while no snapshot can be taken, and tries again after maxAge', async () => {
-    const { iam, clock, calls, snapshot } = world();
-    const role = desired('alpha');
-    await existing(iam, role);
+    const { iam, clock, calls, snapshot, role } = await worldWithAlpha();
     const allowed = iam.getAccountAuthorizationDetails.bind(iam);
     iam.getAccountAuthorizationDetails = () => Promise.reject(new CloudError('terminal', 'AccessDenied', 'GetAccountAuthorizationDetails', 'not authorized'));
     assert.equal(await snapshot.observe(role), undefined);
