@@ -30,9 +30,11 @@
 // it would make the next reconcile "repair" our own change (a needless write and a false DriftRepaired event). Every
 // IamPort call that changes a role goes through `iam`, which records when it finished (failed ones too: they may have
 // taken effect); a snapshot is believed about a role only if it was begun more than SETTLE_MS after that. Any other
-// role the snapshot cannot speak for — absent from it (created after it was taken, deleted, outside the path, another
+// role the snapshot cannot speak for — absent from it (created after it was taken, outside the path, another
 // cluster's), not owned by this exact WorkloadIdentity, or while no snapshot can be taken (AccessDenied, throttling:
-// retried after A) — is read directly, as before.
+// retried after A) — is read directly, as before. A role deleted by hand after the snapshot is still in it: like any
+// other hand edit it is seen within the bound; should a repair write reach it first, IAM's NoSuchEntity fails that
+// reconcile (CloudRejected) and, the write being recorded, the next one reads the role directly and recreates it.
 //
 // Concurrency: many workers observe at once; one snapshot is taken at a time and every caller waits for that one.
 import { MARKER } from '../../api/constants.ts';

@@ -435,6 +435,22 @@ describe('AwsProvider over the account snapshot', () => {
     assert.deepEqual([...role.attached], []);
   });
 
+  it('recreates a role deleted by hand after the snapshot once a repair write has found it gone', async () => {
+    const { raw, clock, provider } = snapshotWorld();
+    await converge(provider, context());
+    const [role] = [...raw.roles.values()];
+    assert.ok(role);
+    role.trustPolicy = { Version: '2012-10-17', Statement: [] };
+    clock.advance(MAX_AGE + SETTLE_MS);
+    const desired = provider.desired(context());
+    const stale = await provider.observe(desired);
+    raw.roles.clear();
+    await assert.rejects(provider.ensure(desired, stale), (err: unknown) => err instanceof ProviderError && err.reason === 'CloudRejected');
+    clock.advance(1);
+    const recreated = await converge(provider, context());
+    assert.deepEqual(recreated.changes.map((c) => c.action), ['Created', 'PolicyUpdated']);
+  });
+
   it('refuses an iam port that is not the snapshot\'s own, which would let our writes go unseen by it', () => {
     const raw = new FakeIam();
     const roles = new AccountSnapshot(raw, { maxAgeMs: MAX_AGE });
