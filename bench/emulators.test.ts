@@ -8,6 +8,7 @@ import { CreatePodIdentityAssociationCommand, EKSClient } from '@aws-sdk/client-
 import { isCloudError } from '../src/providers/cloud-error.ts';
 import { classifyAwsError } from '../src/providers/aws/errors.ts';
 import { createIamPort } from '../src/providers/aws/iam-client.ts';
+import type { IamPage, IamPageRequest } from '../src/providers/aws/iam-port.ts';
 import type { CloudCall } from '../src/providers/instrument.ts';
 import { startCloudProxy, type CloudProxy } from './cloud-proxy.ts';
 import { startIamEmulator, type IamEmulator } from './iam-emulator.ts';
@@ -22,6 +23,20 @@ const call: CloudCall = async (operation, fn) => {
 };
 const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
 const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::b/*' }] };
+
+/** Every item of a paged IamPort read, `maxItems` a page, and how many pages it took. */
+async function everyPage<T>(fetch: (page: IamPageRequest) => Promise<IamPage<T>>, maxItems: number): Promise<{ items: T[]; pages: number }> {
+  const items: T[] = [];
+  let pages = 0;
+  let marker: string | undefined;
+  do {
+    const page = await fetch({ maxItems, ...(marker ? { marker } : {}) });
+    items.push(...page.items);
+    pages += 1;
+    marker = page.marker;
+  } while (marker);
+  return { items, pages };
+}
 
 describe('bench cloud', () => {
   let iam: IamEmulator;
@@ -51,6 +66,43 @@ describe('bench cloud', () => {
     assert.deepEqual(await p.listAttachedRolePolicies('app'), []);
     assert.deepEqual(await p.listOpenIDConnectProviders(), ['arn:aws:iam::123456789012:oidc-provider/example.com']);
     assert.equal(iam.countRoles({ 'keyless.dev/cluster': 'bench' }), 1);
+  });
+
+  it('pages the account\'s roles with their grants (GetAccountAuthorizationDetails) and a path\'s roles with their session length (ListRoles)', async () => {
+    const p = port();
+    const boundary = 'arn:aws:iam::123456789012:policy/boundary';
+    await p.createRole({ name: 'snap-a', path: '/snap/', trustPolicy: trust, description: 'first', maxSessionDuration: 7200, permissionsBoundaryArn: boundary, tags: { 'keyless.dev/cluster': 'snap' } });
+    await p.createRole({ name: 'snap-b', path: '/snap/', trustPolicy: trust, description: '', maxSessionDuration: 3600, tags: {} });
+    await p.createRole({ name: 'snap-c', path: '/snap-other/', trustPolicy: trust, description: 'third', maxSessionDuration: 3600, tags: {} });
+    await p.putRolePolicy('snap-a', 'keyless', JSON.stringify(policy));
+    await p.attachRolePolicy('snap-a', 'arn:aws:iam::aws:policy/ReadOnlyAccess');
+    try {
+      const details = await everyPage((page) => p.getAccountAuthorizationDetails(page), 2);
+      assert.ok(details.pages > 1, 'three roles at two a page');
+      const ours = details.items.filter((r) => r.name.startsWith('snap-'));
+      assert.deepEqual(ours.map((r) => r.name), ['snap-a', 'snap-b', 'snap-c']);
+      assert.deepEqual(ours[0], {
+        name: 'snap-a',
+        arn: 'arn:aws:iam::123456789012:role/snap/snap-a',
+        path: '/snap/',
+        trustPolicy: JSON.parse(trust) as unknown,
+        permissionsBoundaryArn: boundary,
+        tags: { 'keyless.dev/cluster': 'snap' },
+        inlinePolicies: { keyless: policy },
+        managedPolicyArns: ['arn:aws:iam::aws:policy/ReadOnlyAccess'],
+      });
+      const listed = await everyPage((page) => p.listRoles('/snap/', page), 1);
+      assert.equal(listed.pages, 2);
+      assert.deepEqual(listed.items, [
+        { name: 'snap-a', arn: 'arn:aws:iam::123456789012:role/snap/snap-a', path: '/snap/', maxSessionDuration: 7200, description: 'first' },
+        { name: 'snap-b', arn: 'arn:aws:iam::123456789012:role/snap/snap-b', path: '/snap/', maxSessionDuration: 3600 },
+      ]);
+      await assert.rejects(p.listRoles('/', { maxItems: 1001 }), (err) => isCloudError(err) && err.code === 'ValidationError');
+    } finally {
+      await p.deleteRolePolicy('snap-a', 'keyless');
+      await p.detachRolePolicy('snap-a', 'arn:aws:iam::aws:policy/ReadOnlyAccess');
+      for (const name of ['snap-a', 'snap-b', 'snap-c']) await p.deleteRole(name);
+    }
   });
 
   it('answers EntityAlreadyExists, DeleteConflict and NoSuchEntity with the codes the operator classifies', async () => {

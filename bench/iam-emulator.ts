@@ -2,8 +2,9 @@
 // slows to ~170 calls/s near 10,000 (docs/benchmarks.md has the measurement), which would make the benchmark time
 // moto instead of the operator. This serves the real @aws-sdk/client-iam wire format (cloud-apis.md §1): awsQuery
 // form bodies, `<{Op}Response><{Op}Result>` XML, URL-encoded policy documents, ErrorResponse codes and statuses,
-// case-insensitive role names, and DeleteConflict while a role still has policies. Only the operations the
-// operator calls are implemented; anything else is answered 400 InvalidAction.
+// case-insensitive role names, DeleteConflict while a role still has policies, and MaxItems/Marker paging of the
+// account snapshot's reads (GetAccountAuthorizationDetails, ListRoles). Only the operations the operator calls are
+// implemented; anything else is answered 400 InvalidAction.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,13 +61,43 @@ export async function startIamEmulator(opts: { accountId: string; oidcProviderAr
     return role;
   };
   const arnOf = (role: Role) => `arn:aws:iam::${opts.accountId}:role${role.path}${role.name}`;
-  const roleXml = (role: Role) =>
-    `<Role><Path>${xml(role.path)}</Path><RoleName>${xml(role.name)}</RoleName><RoleId>${role.id}</RoleId><Arn>${xml(arnOf(role))}</Arn>` +
-    `<CreateDate>${role.createdAt}</CreateDate><AssumeRolePolicyDocument>${encodeURIComponent(role.trust)}</AssumeRolePolicyDocument>` +
-    (role.description ? `<Description>${xml(role.description)}</Description>` : '') +
-    `<MaxSessionDuration>${role.maxSessionDuration}</MaxSessionDuration>` +
-    (role.boundary ? `<PermissionsBoundary><PermissionsBoundaryType>PermissionsBoundaryPolicy</PermissionsBoundaryType><PermissionsBoundaryArn>${xml(role.boundary)}</PermissionsBoundaryArn></PermissionsBoundary>` : '') +
-    `<Tags>${[...role.tags].map(([k, v]) => `<member><Key>${xml(k)}</Key><Value>${xml(v)}</Value></member>`).join('')}</Tags></Role>`;
+  const element = (tag: string, value: string | undefined) => (value ? `<${tag}>${xml(value)}</${tag}>` : '');
+  const members = (tag: string, items: string[]) => `<${tag}>${items.map((item) => `<member>${item}</member>`).join('')}</${tag}>`;
+  /** What Role (GetRole, ListRoles) and RoleDetail (GetAccountAuthorizationDetails) open with. */
+  const roleHead = (role: Role) =>
+    `<Path>${xml(role.path)}</Path><RoleName>${xml(role.name)}</RoleName><RoleId>${role.id}</RoleId><Arn>${xml(arnOf(role))}</Arn>` +
+    `<CreateDate>${role.createdAt}</CreateDate><AssumeRolePolicyDocument>${encodeURIComponent(role.trust)}</AssumeRolePolicyDocument>`;
+  const session = (role: Role) => element('Description', role.description) + `<MaxSessionDuration>${role.maxSessionDuration}</MaxSessionDuration>`;
+  const boundaryXml = (role: Role) =>
+    role.boundary ? `<PermissionsBoundary><PermissionsBoundaryType>PermissionsBoundaryPolicy</PermissionsBoundaryType>${element('PermissionsBoundaryArn', role.boundary)}</PermissionsBoundary>` : '';
+  const tagsXml = (role: Role) => members('Tags', [...role.tags].map(([k, v]) => `${element('Key', k)}<Value>${xml(v)}</Value>`));
+  const roleXml = (role: Role) => `<Role>${roleHead(role)}${session(role)}${boundaryXml(role)}${tagsXml(role)}</Role>`;
+  /** RoleDetail has no Description or MaxSessionDuration (IAM API reference). */
+  const roleDetailXml = (role: Role) =>
+    roleHead(role) +
+    '<InstanceProfileList/>' +
+    members('RolePolicyList', [...role.inline].map(([name, doc]) => `${element('PolicyName', name)}<PolicyDocument>${encodeURIComponent(doc)}</PolicyDocument>`)) +
+    members('AttachedManagedPolicies', [...role.attached].map((arn) => `${element('PolicyName', arn.slice(arn.lastIndexOf('/') + 1))}${element('PolicyArn', arn)}`)) +
+    boundaryXml(role) +
+    tagsXml(role) +
+    '<RoleLastUsed/>';
+  /**
+   * One page of roles, in name order, after the opaque Marker (the last name of the page before): MaxItems 1-1,000,
+   * 100 when not given, as IAM's. Returns the page and its closing IsTruncated/Marker elements.
+   */
+  const page = (params: URLSearchParams, candidates: Role[]) => {
+    const maxItems = Number(params.get('MaxItems') ?? 100);
+    if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 1000) {
+      throw new IamError(400, 'ValidationError', `1 validation error detected: Value '${params.get('MaxItems') ?? ''}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000`);
+    }
+    const marker = params.get('Marker');
+    const after = marker ? Buffer.from(marker, 'base64url').toString() : '';
+    const rest = candidates.map((role) => [role.name.toLowerCase(), role] as const).filter(([key]) => key > after).sort(([a], [b]) => (a < b ? -1 : 1));
+    const items = rest.slice(0, maxItems);
+    const last = items.at(-1)?.[0];
+    const truncated = rest.length > items.length && last !== undefined;
+    return { roles: items.map(([, role]) => role), end: `<IsTruncated>${truncated}</IsTruncated>${truncated ? `<Marker>${Buffer.from(last).toString('base64url')}</Marker>` : ''}` };
+  };
   const list = (tag: string, items: string[]) => `<${tag}>${items.join('')}</${tag}><IsTruncated>false</IsTruncated>`;
 
   /** The Result element's content, or undefined for operations that answer without one. */
@@ -159,6 +190,17 @@ export async function startIamEmulator(opts: { accountId: string; oidcProviderAr
       if (role.attached.size) throw new IamError(409, 'DeleteConflict', 'Cannot delete entity, must detach all policies first.');
       roles.delete(role.name.toLowerCase());
       return undefined;
+    },
+    GetAccountAuthorizationDetails(p) {
+      const filter = [...p.entries()].filter(([key]) => key.startsWith('Filter.member.')).map(([, value]) => value);
+      // Only roles live here: any other entity type filters to nothing.
+      const { roles: listed, end } = page(p, filter.length === 0 || filter.includes('Role') ? [...roles.values()] : []);
+      return `${members('RoleDetailList', listed.map(roleDetailXml))}<GroupDetailList/><UserDetailList/><Policies/>${end}`;
+    },
+    ListRoles(p) {
+      const prefix = p.get('PathPrefix') ?? '/';
+      const { roles: listed, end } = page(p, [...roles.values()].filter((role) => role.path.startsWith(prefix)));
+      return `${members('Roles', listed.map((role) => roleHead(role) + session(role)))}${end}`;
     },
     ListOpenIDConnectProviders: () => `<OpenIDConnectProviderList>${opts.oidcProviderArns.map((arn) => `<member><Arn>${xml(arn)}</Arn></member>`).join('')}</OpenIDConnectProviderList>`,
   };

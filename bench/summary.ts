@@ -60,7 +60,7 @@ function steadyRows(r: SteadyResult): Row[] {
   const p = r.perIdentityPerResync;
   return [
     { scenario, metric: 'window', value: `${r.resyncs} resyncs × ${r.resyncSeconds}s over ${r.n} identities: ${r.reconciles} reconciles` },
-    { scenario, metric: 'cloud reads per identity per resync', value: `${p.reads} (${byCount(p.byOperation)})`, target: '≤ 2', verdict: verdict(p.reads <= 2) },
+    { scenario, metric: 'cloud reads per identity per resync', value: `${p.reads} (${byCount(p.byOperation)})`, target: '≤ 0.05', verdict: verdict(p.reads <= 0.05) },
     { scenario, metric: 'cloud writes per identity per resync', value: String(p.writes), target: '0', verdict: verdict(p.writes === 0) },
     { scenario, metric: 'Kubernetes writes per resync', value: `${r.kubernetesWritesPerResync}${total(r.kubernetesWrites) ? ` (${byCount(r.kubernetesWrites)})` : ''}`, target: '0', verdict: verdict(r.kubernetesWritesPerResync === 0) },
     { scenario, metric: 'CloudAccount checks per resync', value: `${r.accountChecksPerResync} ListOpenIDConnectProviders` },

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   );
 
   const kube = createKubePort(api, metrics, config.leaderElection.identity);
-  const aws = awsClientCache({ metrics, budget: config.cloudBudget, maxAttempts: config.awsMaxAttempts, callTimeoutMs: config.cloudCallTimeoutMs, endpoints: config.awsEndpoints });
+  const aws = awsClientCache({ metrics, budget: config.cloudBudget, maxAttempts: config.awsMaxAttempts, callTimeoutMs: config.cloudCallTimeoutMs, endpoints: config.awsEndpoints, resyncMs: config.resyncMs });
   const azure = azureClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, config: loadAzureConfig(process.env) });
   const workloads = createWorkloads(api, metrics);
   const pods = createWorkloadPods(workloads);

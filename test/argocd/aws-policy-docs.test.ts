@@ -63,6 +63,8 @@ const USE: Record<string, 'read' | 'list-all' | 'create' | 'owned' | 'instance-p
   ListAttachedRolePolicies: 'read',
   ListInstanceProfilesForRole: 'read',
   ListOpenIDConnectProviders: 'list-all',
+  GetAccountAuthorizationDetails: 'list-all',
+  ListRoles: 'list-all',
   CreateRole: 'create',
   TagRole: 'owned',
   UpdateAssumeRolePolicy: 'owned',

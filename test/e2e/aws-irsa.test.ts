@@ -12,6 +12,7 @@ import {
   ListRoleTagsCommand,
   PutRolePolicyCommand,
   UpdateAssumeRolePolicyCommand,
+  UpdateRoleCommand,
 } from '@aws-sdk/client-iam';
 import { CreateClusterCommand } from '@aws-sdk/client-eks';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
@@ -211,22 +212,44 @@ describe('AWS IRSA end to end', () => {
     t.diagnostic(`steady state: ${calls.length} cloud reads over ${reconciles} reconciles of ${identities} identities: ${(calls.length / reconciles).toFixed(2)} reads per identity per resync (${[...new Set(calls.map((c) => c.operation))].join(', ')})`);
   });
 
-  it('repairs a trust policy and inline policy edited behind its back within one resync, with an Event', async () => {
-    const roleName = await roleOf('catalog');
-    const widened = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: providerArn }, Action: 'sts:AssumeRoleWithWebIdentity' }] };
-    await aws.iam().send(new UpdateAssumeRolePolicyCommand({ RoleName: roleName, PolicyDocument: JSON.stringify(widened) }));
-    await aws.iam().send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: 'keyless', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] }) }));
+  const widenedTrust = () => ({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: providerArn }, Action: 'sts:AssumeRoleWithWebIdentity' }] });
+  const exactTrust = async (roleName: string) => {
+    const { Role } = await aws.iam().send(new GetRoleCommand({ RoleName: roleName }));
+    return JSON.stringify(parseIamDocument(Role?.AssumeRolePolicyDocument ?? '')).includes(`system:serviceaccount:${ns}:catalog-sa`);
+  };
 
-    await eventually('the trust and policy to be restored', async () => {
+  it('repairs a trust policy, inline policy and session length edited behind its back within one resync, with an Event', async () => {
+    const roleName = await roleOf('catalog');
+    await aws.iam().send(new UpdateAssumeRolePolicyCommand({ RoleName: roleName, PolicyDocument: JSON.stringify(widenedTrust()) }));
+    await aws.iam().send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: 'keyless', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: '*' }] }) }));
+    // The one field the account snapshot takes from ListRoles rather than GetAccountAuthorizationDetails.
+    await aws.iam().send(new UpdateRoleCommand({ RoleName: roleName, MaxSessionDuration: 43200 }));
+
+    await eventually('the trust, policy and session length to be restored', async () => {
       const { Role } = await aws.iam().send(new GetRoleCommand({ RoleName: roleName }));
       const policy = await aws.iam().send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: 'keyless' }));
-      const trustOk = JSON.stringify(parseIamDocument(Role?.AssumeRolePolicyDocument ?? '')).includes(`system:serviceaccount:${ns}:catalog-sa`);
       const policyOk = !JSON.stringify(parseIamDocument(policy.PolicyDocument ?? '')).includes('s3:*');
-      return trustOk && policyOk ? true : undefined;
+      return (await exactTrust(roleName)) && policyOk && Role?.MaxSessionDuration === 7200 ? true : undefined;
     }, RESYNC_SECONDS * 3 * 1000);
     const events = await kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=catalog,reason=DriftRepaired', '-o', 'jsonpath={.items[*].message}']);
     assert.match(events.stdout, /Updated the trust policy of IAM role/);
     assert.match(events.stdout, /Put inline policy keyless on IAM role/);
+    assert.match(events.stdout, /Set MaxSessionDuration of IAM role .* to 7200s/);
+  });
+
+  it('repairs a trust widened by hand wherever the edit falls in the resync cycle (how long it took is a diagnostic)', async (t) => {
+    const roleName = await roleOf('catalog');
+    const seconds: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      // Waits of 0 to 4.9 s after the last repair put the edits at different points of the 5 s resync cycle and of
+      // the snapshot's age.
+      await new Promise((resolve) => setTimeout(resolve, 700 * i));
+      const edited = Date.now();
+      await aws.iam().send(new UpdateAssumeRolePolicyCommand({ RoleName: roleName, PolicyDocument: JSON.stringify(widenedTrust()) }));
+      await eventually('the trust to be restored', async () => ((await exactTrust(roleName)) ? true : undefined), RESYNC_SECONDS * 3 * 1000);
+      seconds.push((Date.now() - edited) / 1000);
+    }
+    t.diagnostic(`a hand-widened trust was repaired after ${seconds.map((s) => s.toFixed(1)).join(', ')} s (resync ${RESYNC_SECONDS} s)`);
   });
 
   it('rejects invalid specs at the API with a readable message', async () => {

@@ -4,14 +4,18 @@
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
-import { classifyAwsError } from './errors.ts';
+import { AccountSnapshot, snapshotMaxAgeMs } from './account-snapshot.ts';
 import { lazyPort } from '../lazy-port.ts';
+import { classifyAwsError } from './errors.ts';
 import type { EksPort } from './eks-port.ts';
 import type { ExchangePort } from './exchange-port.ts';
 import type { IamPort } from './iam-port.ts';
 
 export interface AwsAccountClients {
+  /** Writes through it keep `roles` from judging a role by what it was before the write. */
   iam: IamPort;
+  /** The account's roles as of a recent snapshot, for observe. */
+  roles: AccountSnapshot;
   eks: EksPort;
   exchange: ExchangePort;
 }
@@ -25,6 +29,8 @@ export interface AwsClientOptions {
   callTimeoutMs: number;
   /** AWS_ENDPOINT_URL_IAM / _EKS as the SDK will use them (config.ts); undefined means AWS's public endpoints. */
   endpoints: { iam: string | undefined; eks: string | undefined; sts: string | undefined; eksAuth: string | undefined };
+  /** The operator's resync interval: how old a role snapshot may be follows from it (account-snapshot.ts). */
+  resyncMs: number;
 }
 
 export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) => AwsAccountClients {
@@ -41,11 +47,16 @@ export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) 
     const stsCall = callTo(opts.endpoints.sts ?? `https://sts.${region}.amazonaws.com`);
     const eksAuthEndpoint = opts.endpoints.eksAuth ?? `https://eks-auth.${region}.api.aws`;
     const eksAuthCall = callTo(eksAuthEndpoint);
-    const clients = {
-      iam: lazyPort<IamPort>(async () => {
+    const roles = new AccountSnapshot(
+      lazyPort<IamPort>(async () => {
         const [{ IAMClient }, { createIamPort }] = await Promise.all([import('@aws-sdk/client-iam'), import('./iam-client.ts')]);
         return createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), iamCall);
       }),
+      { maxAgeMs: snapshotMaxAgeMs(opts.resyncMs) },
+    );
+    const clients = {
+      iam: roles.iam,
+      roles,
       eks: lazyPort<EksPort>(async () => {
         const [{ EKSClient }, { createEksPort }] = await Promise.all([import('@aws-sdk/client-eks'), import('./eks-port.ts')]);
         return createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), eksCall);

@@ -7,6 +7,7 @@ import {
   DeleteRolePermissionsBoundaryCommand,
   DeleteRolePolicyCommand,
   DetachRolePolicyCommand,
+  GetAccountAuthorizationDetailsCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
   type IAMClient,
@@ -14,6 +15,7 @@ import {
   ListInstanceProfilesForRoleCommand,
   ListOpenIDConnectProvidersCommand,
   ListRolePoliciesCommand,
+  ListRolesCommand,
   PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
@@ -21,23 +23,51 @@ import {
   UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
   type Role,
+  type RoleDetail,
 } from '@aws-sdk/client-iam';
 import type { CloudCall } from '../instrument.ts';
 import { orUndefined } from '../cloud-error.ts';
-import type { IamPort, IamRole } from './iam-port.ts';
+import type { IamListedRole, IamPage, IamPort, IamRole, IamRoleDetail } from './iam-port.ts';
 import { parseIamDocument } from './policy-document.ts';
 
-function toRole(role: Role): IamRole {
+function names(role: Pick<RoleDetail, 'RoleName' | 'Arn' | 'Path'>) {
+  return { name: role.RoleName ?? '', arn: role.Arn ?? '', path: role.Path ?? '/' };
+}
+
+/** What Role (GetRole) and RoleDetail (GetAccountAuthorizationDetails) both carry. */
+function trustAndMarks(role: Pick<RoleDetail, 'AssumeRolePolicyDocument' | 'PermissionsBoundary' | 'Tags'>) {
   return {
-    name: role.RoleName ?? '',
-    arn: role.Arn ?? '',
-    path: role.Path ?? '/',
     trustPolicy: role.AssumeRolePolicyDocument ? parseIamDocument(role.AssumeRolePolicyDocument) : undefined,
-    maxSessionDuration: role.MaxSessionDuration ?? 3600,
-    ...(role.Description ? { description: role.Description } : {}),
     ...(role.PermissionsBoundary?.PermissionsBoundaryArn ? { permissionsBoundaryArn: role.PermissionsBoundary.PermissionsBoundaryArn } : {}),
     tags: Object.fromEntries((role.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
   };
+}
+
+/** What Role carries and RoleDetail does not. */
+function session(role: Pick<Role, 'MaxSessionDuration' | 'Description'>) {
+  return { maxSessionDuration: role.MaxSessionDuration ?? 3600, ...(role.Description ? { description: role.Description } : {}) };
+}
+
+function toRole(role: Role): IamRole {
+  return { ...names(role), ...trustAndMarks(role), ...session(role) };
+}
+
+function toRoleDetail(role: RoleDetail): IamRoleDetail {
+  return {
+    ...names(role),
+    ...trustAndMarks(role),
+    inlinePolicies: Object.fromEntries((role.RolePolicyList ?? []).map((p) => [p.PolicyName ?? '', p.PolicyDocument ? parseIamDocument(p.PolicyDocument) : undefined])),
+    managedPolicyArns: (role.AttachedManagedPolicies ?? []).map((p) => p.PolicyArn ?? ''),
+  };
+}
+
+function toListedRole(role: Role): IamListedRole {
+  return { ...names(role), ...session(role) };
+}
+
+/** One page's items and, when IAM says more remain, where the next starts. */
+function pageOf<T>(items: T[], out: { IsTruncated?: boolean | undefined; Marker?: string | undefined }): IamPage<T> {
+  return { items, ...(out.IsTruncated && out.Marker ? { marker: out.Marker } : {}) };
 }
 
 async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
@@ -139,6 +169,24 @@ export function createIamPort(client: IAMClient, call: CloudCall): IamPort {
     },
     async deleteRole(roleName) {
       await ignoreNotFound(call('DeleteRole', (abortSignal) => send(new DeleteRoleCommand({ RoleName: roleName }), { abortSignal })));
+    },
+    // https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html: every role of the
+    // account (there is no path filter), MaxItems 1-1,000 with Marker/IsTruncated paging, and policy documents
+    // URL-encoded (RFC 3986) as in GetRole. Its RoleDetail
+    // (https://docs.aws.amazon.com/IAM/latest/APIReference/API_RoleDetail.html) carries the trust policy, tags,
+    // permissions boundary, inline policies (RolePolicyList) and attached policies, but no MaxSessionDuration and
+    // no Description: listRoles has those.
+    async getAccountAuthorizationDetails({ maxItems, marker }) {
+      const out = await call('GetAccountAuthorizationDetails', (abortSignal) =>
+        send(new GetAccountAuthorizationDetailsCommand({ Filter: ['Role'], MaxItems: maxItems, Marker: marker }), { abortSignal }),
+      );
+      return pageOf((out.RoleDetailList ?? []).map(toRoleDetail), out);
+    },
+    // https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListRoles.html: roles by path prefix with
+    // MaxSessionDuration and Description, but without PermissionsBoundary, RoleLastUsed and Tags.
+    async listRoles(pathPrefix, { maxItems, marker }) {
+      const out = await call('ListRoles', (abortSignal) => send(new ListRolesCommand({ PathPrefix: pathPrefix, MaxItems: maxItems, Marker: marker }), { abortSignal }));
+      return pageOf((out.Roles ?? []).map(toListedRole), out);
     },
     async listOpenIDConnectProviders() {
       const out = await call('ListOpenIDConnectProviders', (abortSignal) => send(new ListOpenIDConnectProvidersCommand({}), { abortSignal }));

@@ -14,6 +14,38 @@ export interface IamRole {
   tags: Record<string, string>;
 }
 
+/**
+ * A role as GetAccountAuthorizationDetails describes it (the RoleDetail type): everything on the role and its grants
+ * except MaxSessionDuration and Description, which RoleDetail does not carry.
+ */
+export interface IamRoleDetail {
+  name: string;
+  arn: string;
+  path: string;
+  /** Parsed (URL-decoded) trust policy. */
+  trustPolicy: unknown;
+  permissionsBoundaryArn?: string;
+  tags: Record<string, string>;
+  /** Inline policies by name, parsed. */
+  inlinePolicies: Record<string, unknown>;
+  managedPolicyArns: string[];
+}
+
+/** A role as ListRoles describes it: no tags and no permissions boundary (ListRoles API reference). */
+export type IamListedRole = Pick<IamRole, 'name' | 'arn' | 'path' | 'maxSessionDuration' | 'description'>;
+
+/** One page of an IAM list: `marker` (where the next page starts) is absent on the last page. */
+export interface IamPage<T> {
+  items: T[];
+  marker?: string;
+}
+
+/** Which page to ask for: IAM accepts 1 to 1,000 items a page and may answer fewer while more remain. */
+export interface IamPageRequest {
+  maxItems: number;
+  marker?: string;
+}
+
 export interface CreateRoleInput {
   name: string;
   path: string;
@@ -43,6 +75,10 @@ export interface IamPort {
   listInstanceProfilesForRole(roleName: string): Promise<string[]>;
   removeRoleFromInstanceProfile(instanceProfileName: string, roleName: string): Promise<void>;
   deleteRole(roleName: string): Promise<void>;
+  /** One page of every role in the account with its grants (GetAccountAuthorizationDetails, Filter=Role). */
+  getAccountAuthorizationDetails(page: IamPageRequest): Promise<IamPage<IamRoleDetail>>;
+  /** One page of the roles whose path starts with `pathPrefix`. */
+  listRoles(pathPrefix: string, page: IamPageRequest): Promise<IamPage<IamListedRole>>;
   /** ARNs of the account's IAM OIDC identity providers. */
   listOpenIDConnectProviders(): Promise<string[]>;
 }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AwsMechanism, CloudAccount, WorkloadIdentitySpec } from '../../api/types.ts';
+import { FakeClock } from '../../controller/fake-clock.ts';
 import { converge, revokeIntended } from '../fake/contract.ts';
 import { fakeToken } from '../fake/token.ts';
 import { ProviderError, type IdentityContext } from '../types.ts';
+import { AccountSnapshot, SETTLE_MS } from './account-snapshot.ts';
 import { FakeEks } from './fake/eks.ts';
 import { FakeExchange } from './fake/exchange.ts';
 import { FakeIam } from './fake/iam.ts';
@@ -390,5 +392,68 @@ describe('AwsProvider credentials (the exchange a pod performs)', () => {
     assert.equal(w.pod.credentials.audience(context()), 'pods.eks.amazonaws.com');
     assert.equal((await w.pod.credentials.exchange(context(), status, token('system:serviceaccount:bookstore:catalog-sa', 'pods.eks.amazonaws.com'))).ok, true);
     assert.equal((await w.pod.credentials.exchange(context(), status, token('system:serviceaccount:bookstore:other', 'pods.eks.amazonaws.com'))).reason, 'TrustRejected');
+  });
+});
+
+describe('AwsProvider over the account snapshot', () => {
+  const MAX_AGE = 60_000;
+  function snapshotWorld() {
+    const raw = new FakeIam();
+    const clock = new FakeClock();
+    const roles = new AccountSnapshot(raw, { maxAgeMs: MAX_AGE, now: clock.now });
+    const eks = new FakeEks();
+    const provider = new AwsProvider('IRSA', { iam: roles.iam, roles, eks, pods: new FakePods(), exchange: new FakeExchange(raw, eks) });
+    return { raw, clock, provider };
+  }
+
+  it('does not take its own change for drift when the snapshot predates it', async () => {
+    const { raw, clock, provider } = snapshotWorld();
+    await converge(provider, context());
+    clock.advance(MAX_AGE + SETTLE_MS);
+    // This reconcile takes a snapshot, then writes the new policy.
+    const edited = context({ policy: [{ effect: 'Allow', actions: ['s3:PutObject'], resources: ['arn:aws:s3:::covers/*'] }] });
+    assert.deepEqual((await converge(provider, edited)).changes.map((c) => c.action), ['PolicyUpdated']);
+    raw.writes.length = 0;
+    clock.advance(1);
+    const again = await converge(provider, edited);
+    assert.deepEqual(again.changes, []);
+    assert.deepEqual(raw.writes, []);
+  });
+
+  it('repairs a hand edit made after the snapshot once the snapshot is its max age old', async () => {
+    const { raw, clock, provider } = snapshotWorld();
+    await converge(provider, context());
+    clock.advance(MAX_AGE + SETTLE_MS);
+    await converge(provider, context());
+    const [role] = [...raw.roles.values()];
+    assert.ok(role);
+    role.trustPolicy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Federated: providerArn }, Action: 'sts:AssumeRoleWithWebIdentity' }] };
+    role.attached.add('arn:aws:iam::aws:policy/AdministratorAccess');
+    clock.advance(MAX_AGE);
+    const repaired = await converge(provider, context());
+    assert.deepEqual(repaired.changes.map((c) => c.action).sort(), ['PolicyDetached', 'TrustUpdated']);
+    assert.deepEqual([...role.attached], []);
+  });
+
+  it('recreates a role deleted by hand after the snapshot once a repair write has found it gone', async () => {
+    const { raw, clock, provider } = snapshotWorld();
+    await converge(provider, context());
+    const [role] = [...raw.roles.values()];
+    assert.ok(role);
+    role.trustPolicy = { Version: '2012-10-17', Statement: [] };
+    clock.advance(MAX_AGE + SETTLE_MS);
+    const desired = provider.desired(context());
+    const stale = await provider.observe(desired);
+    raw.roles.clear();
+    await assert.rejects(provider.ensure(desired, stale), (err: unknown) => err instanceof ProviderError && err.reason === 'CloudRejected');
+    clock.advance(1);
+    const recreated = await converge(provider, context());
+    assert.deepEqual(recreated.changes.map((c) => c.action), ['Created', 'PolicyUpdated']);
+  });
+
+  it('refuses an iam port that is not the snapshot\'s own, which would let our writes go unseen by it', () => {
+    const raw = new FakeIam();
+    const roles = new AccountSnapshot(raw, { maxAgeMs: MAX_AGE });
+    assert.throws(() => new AwsProvider('IRSA', { iam: raw, roles, eks: new FakeEks(), pods: new FakePods(), exchange: new FakeExchange(raw, new FakeEks()) }), /roles\.iam/);
   });
 });

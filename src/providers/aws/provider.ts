@@ -15,6 +15,7 @@ import { deleteAssociation, ensureAssociation, observeAssociation, type DesiredA
 import { POD_IDENTITY_PRINCIPAL, POD_IDENTITY_SID, podIdentityTrustStatement } from '../eks-pod-identity/trust.ts';
 import { markerTags } from '../ownership.ts';
 import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
+import type { AccountSnapshot } from './account-snapshot.ts';
 import { awsCredentialCheck } from './credential-check.ts';
 import { partitionOf } from './arn.ts';
 import { awsRoleName } from '../../domain/naming.ts';
@@ -53,10 +54,13 @@ export interface AwsObserved {
 }
 
 export interface AwsDeps {
+  /** With `roles`, that snapshot's write-recording port (`roles.iam`). */
   iam: IamPort;
   eks: EksPort;
   pods: WorkloadPods;
   exchange: ExchangePort;
+  /** Where observe reads roles first; without it every observe reads IAM directly. */
+  roles?: AccountSnapshot;
 }
 
 const POD_IDENTITY_AGENT_HINT = 'Pods get credentials from the EKS Pod Identity Agent add-on (eks-pod-identity-agent), which must run on their nodes.';
@@ -82,6 +86,8 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
     this.mechanism = mechanism;
     this.pods = awsPodCredentials(mechanism);
     this.credentials = awsCredentialCheck(mechanism, deps.exchange);
+    // A write that bypassed the snapshot's port would leave the snapshot believed about a role we just changed.
+    if (deps.roles && deps.roles.iam !== deps.iam) throw new Error('AwsProvider: iam must be the account snapshot\'s port (roles.iam)');
     this.#d = deps;
   }
 
@@ -140,7 +146,7 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
   }
 
   async observe(desired: AwsDesired): Promise<AwsObserved> {
-    const role = await observeRole(this.#d.iam, desired.role);
+    const role = (await this.#d.roles?.observe(desired.role)) ?? (await observeRole(this.#d.iam, desired.role));
     // The association is looked up only where it matters: Pod Identity, or a role whose trust still has it.
     const podTrust = statementsOf(role.role?.trustPolicy).some((s) => s.Sid === POD_IDENTITY_SID);
     const association = desired.association && (desired.mechanism === 'PodIdentity' || podTrust) ? await observeAssociation(this.#d.eks, desired.association) : undefined;

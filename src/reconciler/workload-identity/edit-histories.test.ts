@@ -2,7 +2,8 @@
 // switches, grants added and removed, a ServiceAccount pre-annotated by another tool, the take-over annotation,
 // namespace labels, CloudAccount selectors, guardrails and quotas changed, a CloudAccount removed and restored,
 // deletes, operator restarts, and cloud calls that fail before or after they took effect — driven through the real
-// reconciler and the real providers over the in-memory cloud fakes. After every convergence:
+// reconciler and the real providers over the in-memory cloud fakes (AWS roles observed through the account snapshot,
+// which a step ages by a third of its max age). After every convergence:
 //   - a WorkloadIdentity without a record owns nothing in any cloud; one with a record owns exactly what its spec
 //     (as the guardrails permit) asks for, in the record's cloud and nowhere else;
 //   - at most one WorkloadIdentity holds a cloud for a ServiceAccount, and Keyless's annotation names its identity;
@@ -16,11 +17,13 @@ import fc from 'fast-check';
 import { CONDITION, MARKER, SERVICE_ACCOUNT_ANNOTATION, WORKLOAD_IDENTITY_ANNOTATION, serviceAccountFieldManager } from '../../api/constants.ts';
 import type { CloudAccount, CloudAccountSpec, Cloud, Guardrails, WorkloadIdentity, WorkloadIdentitySpec } from '../../api/types.ts';
 import { evaluateGuardrails } from '../../domain/guardrails/index.ts';
+import { FakeClock } from '../../controller/fake-clock.ts';
 import { FakeCluster } from '../../kube/fake/cluster.ts';
 import { FakeArm } from '../../providers/aks-workload-identity/fake/arm.ts';
 import { FakeAzureExchange } from '../../providers/aks-workload-identity/fake/exchange.ts';
 import { KeyedMutex } from '../../providers/aks-workload-identity/keyed-mutex.ts';
 import { AksWorkloadIdentityProvider } from '../../providers/aks-workload-identity/provider.ts';
+import { AccountSnapshot } from '../../providers/aws/account-snapshot.ts';
 import { iamDataCatalogue } from '../../providers/aws/action-catalogue.ts';
 import { FakeEks } from '../../providers/aws/fake/eks.ts';
 import { FakeExchange } from '../../providers/aws/fake/exchange.ts';
@@ -74,6 +77,19 @@ interface World {
   fault: { countdown: number; after: boolean } | undefined;
   /** What a deleted account looked like, to restore it. */
   removed: Map<string, CloudAccount>;
+  /** The AWS account snapshot's clock: each step moves it by STEP_MS. */
+  clock: FakeClock;
+}
+
+const STEP_MS = 1000;
+
+/** Counts the roles the snapshot answered for, so a run shows it was exercised. */
+class CountedSnapshot extends AccountSnapshot {
+  override async observe(...args: Parameters<AccountSnapshot['observe']>) {
+    const observed = await super.observe(...args);
+    if (observed) count('aws role observed from the snapshot');
+    return observed;
+  }
 }
 
 /** A port whose calls can fail once, as an injected fault: before the call, or after it (the answer was lost). */
@@ -97,7 +113,9 @@ function faulty<T extends object>(port: T, world: World): T {
 }
 
 function registry(world: World): ProviderRegistry {
-  const iam = faulty(world.iam, world);
+  // The fakes show a write at once, so nothing needs to settle; a snapshot lives three steps.
+  const roles = new CountedSnapshot(faulty(world.iam, world), { maxAgeMs: 3 * STEP_MS, settleMs: 0, now: world.clock.now });
+  const iam = roles.iam;
   const eks = faulty(world.eks, world);
   const gcp = faulty(world.gcp, world);
   const arm = faulty(world.arm, world);
@@ -107,8 +125,8 @@ function registry(world: World): ProviderRegistry {
   const exchange = new FakeExchange(world.iam, world.eks);
   const gcpExchange = new FakeGcpExchange(world.gcp);
   return providerRegistry({
-    'aws/IRSA': () => new AwsProvider('IRSA', { iam, eks, pods, exchange }),
-    'aws/PodIdentity': () => new AwsProvider('PodIdentity', { iam, eks, pods, exchange }),
+    'aws/IRSA': () => new AwsProvider('IRSA', { iam, roles, eks, pods, exchange }),
+    'aws/PodIdentity': () => new AwsProvider('PodIdentity', { iam, roles, eks, pods, exchange }),
     'gcp/ServiceAccount': () => new GkeWorkloadIdentityProvider('ServiceAccount', gcp, gcpExchange),
     'gcp/DirectPrincipal': () => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, gcpExchange),
     'azure/WorkloadIdentity': () => new AksWorkloadIdentityProvider(azure),
@@ -157,7 +175,7 @@ function newWorld(): World {
   const gcp = new FakeGcp(PROJECT);
   gcp.addResource({ kind: 'bucket', bucket: 'covers' });
   gcp.addResource({ kind: 'topic', project: PROJECT, topic: 'orders' });
-  const world: World = { cluster: new FakeCluster(), iam: new FakeIam(ACCOUNT_ID), eks: new FakeEks(), gcp, arm: new FakeArm(SUB_A, 'identities'), fault: undefined, removed: new Map() };
+  const world: World = { cluster: new FakeCluster(), iam: new FakeIam(ACCOUNT_ID), eks: new FakeEks(), gcp, arm: new FakeArm(SUB_A, 'identities'), fault: undefined, removed: new Map(), clock: new FakeClock() };
   world.cluster.putNamespace(NS, { team: 'books' });
   for (const cloud of ['aws', 'gcp', 'azure'] as const) world.cluster.putAccount(account(cloud));
   for (const sa of [...SERVICE_ACCOUNTS, 'other-sa']) world.cluster.createServiceAccount(NS, sa);
@@ -464,6 +482,7 @@ describe('edit histories (model-based)', () => {
         let h = harness(registry(world), world.cluster);
         for (const step of history) {
           steps += 1;
+          world.clock.advance(STEP_MS);
           h = await perform(world, h, step);
           // An unsettled edit or a crash leaves the operator mid-way: the next step happens on that state.
           if ((step.kind === 'apply' && !step.settle) || step.kind === 'crash') continue;

@@ -1,12 +1,27 @@
 // An in-memory IamPort for unit tests: IAM's observable rules (case-insensitive names, delete conflicts while
-// policies are attached, not-found semantics) without a network. Integration tests use moto instead.
+// policies are attached, not-found semantics, MaxItems/Marker paging) without a network. Integration tests use moto
+// instead.
 import { CloudError } from '../../cloud-error.ts';
-import type { CreateRoleInput, IamPort, IamRole } from '../iam-port.ts';
+import type { CreateRoleInput, IamListedRole, IamPage, IamPageRequest, IamPort, IamRole, IamRoleDetail } from '../iam-port.ts';
 
 interface StoredRole extends IamRole {
   inline: Map<string, unknown>;
   attached: Set<string>;
   profiles: Set<string>;
+}
+
+/** The role as GetRole answers it: an empty description is absent, as in the SDK port. */
+function asRole(role: StoredRole): IamRole {
+  return {
+    name: role.name,
+    arn: role.arn,
+    path: role.path,
+    trustPolicy: structuredClone(role.trustPolicy),
+    maxSessionDuration: role.maxSessionDuration,
+    ...(role.description ? { description: role.description } : {}),
+    ...(role.permissionsBoundaryArn ? { permissionsBoundaryArn: role.permissionsBoundaryArn } : {}),
+    tags: { ...role.tags },
+  };
 }
 
 export class FakeIam implements IamPort {
@@ -15,6 +30,8 @@ export class FakeIam implements IamPort {
   /** Every mutating call, in order, as `Operation:roleName`. */
   readonly writes: string[] = [];
   readonly accountId: string;
+  /** IAM may answer fewer than MaxItems while more remain: pages are cut to this size (only IsTruncated tells). */
+  pageLimit = Number.POSITIVE_INFINITY;
 
   constructor(accountId = '123456789012') {
     this.accountId = accountId;
@@ -32,7 +49,7 @@ export class FakeIam implements IamPort {
 
   async getRole(name: string): Promise<IamRole | undefined> {
     const role = this.roles.get(name.toLowerCase());
-    return role ? { ...role, tags: { ...role.tags } } : undefined;
+    return role ? asRole(role) : undefined;
   }
 
   /** Test helper: a role created outside Keyless (or by Keyless for another object). */
@@ -63,7 +80,7 @@ export class FakeIam implements IamPort {
     this.#write('CreateRole', input.name);
     const role = this.#toStored(input);
     this.roles.set(input.name.toLowerCase(), role);
-    return { ...role };
+    return asRole(role);
   }
 
   async updateAssumeRolePolicy(roleName: string, policy: string): Promise<void> {
@@ -140,6 +157,44 @@ export class FakeIam implements IamPort {
     }
     this.roles.delete(roleName.toLowerCase());
     this.#write('DeleteRole', roleName);
+  }
+
+  /**
+   * One page of `items` (sorted by name). The marker is opaque to callers and names the last role returned, so a
+   * role created or deleted between pages moves no other role across a page boundary.
+   */
+  #page<T extends { name: string }>(operation: string, items: T[], { maxItems, marker }: IamPageRequest): IamPage<T> {
+    if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 1000) {
+      throw new CloudError('terminal', 'ValidationError', operation, `1 validation error detected: Value '${maxItems}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000`);
+    }
+    const after = marker === undefined ? undefined : Buffer.from(marker, 'base64url').toString();
+    const rest = items
+      .sort((a, b) => (a.name.toLowerCase() < b.name.toLowerCase() ? -1 : 1))
+      .filter((item) => after === undefined || item.name.toLowerCase() > after);
+    const page = rest.slice(0, Math.min(maxItems, this.pageLimit));
+    const last = page.at(-1);
+    return { items: page, ...(rest.length > page.length && last ? { marker: Buffer.from(last.name.toLowerCase()).toString('base64url') } : {}) };
+  }
+
+  async getAccountAuthorizationDetails(request: IamPageRequest): Promise<IamPage<IamRoleDetail>> {
+    const roles = [...this.roles.values()].map((role) => ({
+      name: role.name,
+      arn: role.arn,
+      path: role.path,
+      trustPolicy: structuredClone(role.trustPolicy),
+      ...(role.permissionsBoundaryArn ? { permissionsBoundaryArn: role.permissionsBoundaryArn } : {}),
+      tags: { ...role.tags },
+      inlinePolicies: Object.fromEntries([...role.inline].map(([name, doc]) => [name, structuredClone(doc)])),
+      managedPolicyArns: [...role.attached],
+    }));
+    return this.#page('GetAccountAuthorizationDetails', roles, request);
+  }
+
+  async listRoles(pathPrefix: string, request: IamPageRequest): Promise<IamPage<IamListedRole>> {
+    const roles = [...this.roles.values()]
+      .filter((role) => role.path.startsWith(pathPrefix))
+      .map((role) => ({ name: role.name, arn: role.arn, path: role.path, maxSessionDuration: role.maxSessionDuration, ...(role.description ? { description: role.description } : {}) }));
+    return this.#page('ListRoles', roles, request);
   }
 
   async listOpenIDConnectProviders(): Promise<string[]> {
