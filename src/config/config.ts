@@ -12,8 +12,11 @@ const schema = z.object({
   KEYLESS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   KEYLESS_LEADER_ELECTION: bool.default(true),
   KEYLESS_LEADER_ELECTION_NAMESPACE: z.string().optional(),
-  KEYLESS_CLOUD_CALLS_PER_SECOND: z.coerce.number().positive().default(10),
-  KEYLESS_CLOUD_CALL_BURST: z.coerce.number().int().positive().default(20),
+  // Writes are paced to a cloud's write limit (IAM's mutating calls, ARM writes, setIamPolicy); reads have their own
+  // budget. docs/benchmarks.md measures why one shared bucket is slower and throttles.
+  KEYLESS_CLOUD_WRITES_PER_SECOND: z.coerce.number().positive().default(10),
+  KEYLESS_CLOUD_WRITE_BURST: z.coerce.number().int().positive().default(1),
+  KEYLESS_CLOUD_READS_PER_SECOND: z.coerce.number().positive().default(100),
   KEYLESS_AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(30),
   KEYLESS_RECONCILE_TIMEOUT_SECONDS: z.coerce.number().int().min(5).default(300),
@@ -38,8 +41,8 @@ export interface Config {
   httpPort: number;
   logLevel: string;
   leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
-  cloudCallsPerSecond: number;
-  cloudCallBurst: number;
+  /** Per CloudAccount (and per AWS service): writes paced to the cloud's write limit, reads on their own budget. */
+  cloudBudget: { writesPerSecond: number; writeBurst: number; readsPerSecond: number };
   awsMaxAttempts: number;
   /** The deadline of one cloud API call, SDK retries included; the rate limiter's wait does not count. */
   cloudCallTimeoutMs: number;
@@ -70,8 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
       name: 'keyless-operator',
       identity: e.POD_NAME ?? `${hostname}-${process.pid}`,
     },
-    cloudCallsPerSecond: e.KEYLESS_CLOUD_CALLS_PER_SECOND,
-    cloudCallBurst: e.KEYLESS_CLOUD_CALL_BURST,
+    cloudBudget: { writesPerSecond: e.KEYLESS_CLOUD_WRITES_PER_SECOND, writeBurst: e.KEYLESS_CLOUD_WRITE_BURST, readsPerSecond: e.KEYLESS_CLOUD_READS_PER_SECOND },
     awsMaxAttempts: e.KEYLESS_AWS_MAX_ATTEMPTS,
     cloudCallTimeoutMs: e.KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS * 1000,
     reconcileTimeoutMs: e.KEYLESS_RECONCILE_TIMEOUT_SECONDS * 1000,

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { FakeClock, flushPromises } from '../controller/fake-clock.ts';
 import { Metrics } from '../observability/metrics.ts';
 import { CloudError } from './cloud-error.ts';
-import { instrumentedCall, type CallLimiter } from './instrument.ts';
+import { instrumentedCall, isReadOperation, type CallLimiter } from './instrument.ts';
 
 const TIMEOUT_MS = 30_000;
 const ENDPOINT = 'https://iam.example.test';
@@ -17,11 +17,11 @@ function gate(): CallLimiter & { open(): void } {
 
 const always: CallLimiter = { take: () => Promise.resolve() };
 
-function harness(limiter: CallLimiter = always) {
+function harness(limiter: CallLimiter = always, writes: CallLimiter = limiter) {
   const clock = new FakeClock();
   const metrics = new Metrics();
   const classify = (operation: string, err: unknown) => new CloudError('retryable', 'Classified', operation, String(err));
-  const call = instrumentedCall('aws', limiter, metrics, classify, { timeoutMs: TIMEOUT_MS, endpoint: ENDPOINT, timers: clock });
+  const call = instrumentedCall('aws', { read: limiter, write: writes }, metrics, classify, { timeoutMs: TIMEOUT_MS, endpoint: ENDPOINT, timers: clock });
   const count = async (code: string) => (await metrics.cloudApiCalls.get()).values.find((v) => v.labels.code === code)?.value ?? 0;
   return { clock, call, count };
 }
@@ -131,4 +131,28 @@ describe('instrumentedCall', () => {
     await flushPromises();
     assert.equal((outcome.error as CloudError).code, 'Timeout');
   });
+
+  it('takes a write token for a write and a read token for a read, so reads never wait behind paced writes', async () => {
+    const writes = gate();
+    const h = harness(always, writes);
+    const write = observe(h.call('CreateRole', () => Promise.resolve('created')));
+    const read = observe(h.call('GetRole', () => Promise.resolve('role')));
+    await flushPromises();
+    assert.deepEqual(read, { settled: true, value: 'role' });
+    assert.equal(write.settled, false, 'the write waits for its own budget');
+    writes.open();
+    await flushPromises();
+    assert.deepEqual(write, { settled: true, value: 'created' });
+  });
+});
+
+describe('isReadOperation', () => {
+  const reads = ['GetRole', 'ListRolePolicies', 'ListAttachedRolePolicies', 'GetAccountAuthorizationDetails', 'DescribePodIdentityAssociation', 'ListOpenIDConnectProviders',
+    'projects.getIamPolicy', 'buckets.getIamPolicy', 'GetServiceAccount', 'UserAssignedIdentities_Get', 'UserAssignedIdentities_ListByResourceGroup', 'RoleAssignments_ListForScope',
+    'FederatedIdentityCredentials_List', 'AssumeRoleWithWebIdentity', 'AssumeRoleForPodIdentity', 'ExchangeToken'];
+  const writes = ['CreateRole', 'PutRolePolicy', 'DeleteRolePolicy', 'UpdateAssumeRolePolicy', 'TagRole', 'AttachRolePolicy', 'DetachRolePolicy', 'RemoveRoleFromInstanceProfile',
+    'CreatePodIdentityAssociation', 'UpdatePodIdentityAssociation', 'projects.setIamPolicy', 'topics.setIamPolicy', 'CreateServiceAccount', 'PatchServiceAccount', 'DeleteServiceAccount',
+    'UserAssignedIdentities_CreateOrUpdate', 'UserAssignedIdentities_Delete', 'FederatedIdentityCredentials_CreateOrUpdate', 'RoleAssignments_Create', 'RoleAssignments_Delete', 'SomethingNew'];
+  for (const op of reads) it(`${op} is a read`, () => assert.equal(isReadOperation(op), true));
+  for (const op of writes) it(`${op} is a write`, () => assert.equal(isReadOperation(op), false));
 });

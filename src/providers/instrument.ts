@@ -1,12 +1,49 @@
-// Wraps every cloud SDK call: waits for the cloud account's rate limiter, gives the call a deadline, counts the call
-// by operation and result code, times it, and converts SDK errors into CloudError through the cloud's classifier.
+// Wraps every cloud SDK call: waits for the cloud account's read or write budget, gives the call a deadline, counts
+// the call by operation and result code, times it, and converts SDK errors into CloudError through the cloud's
+// classifier.
 import type { Cloud } from '../api/types.ts';
 import { realTimers, type Timers } from '../controller/timers.ts';
+import { TokenBucket } from '../controller/token-bucket.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { CloudError } from './cloud-error.ts';
 
 export interface CallLimiter {
   take(): Promise<void>;
+}
+
+/**
+ * The two budgets of one CloudAccount. Clouds limit writes far below reads (IAM's mutating calls, ARM's writes per
+ * subscription, Google's setIamPolicy), so one shared bucket either throttles or wastes the write limit on reads:
+ * writes are paced to the cloud's write limit, reads get their own, larger budget.
+ */
+export interface CallBudget {
+  read: CallLimiter;
+  write: CallLimiter;
+}
+
+export interface BudgetRates {
+  writesPerSecond: number;
+  /** Writes let through at once after a quiet spell; 1 never sends writes faster than the cloud refills. */
+  writeBurst: number;
+  readsPerSecond: number;
+}
+
+export function callBudget(rates: BudgetRates): CallBudget {
+  return {
+    write: new TokenBucket({ ratePerSec: rates.writesPerSecond, burst: rates.writeBurst }),
+    // A read burst of a second's worth lets a reconcile's few reads through at once without exceeding the rate.
+    read: new TokenBucket({ ratePerSec: rates.readsPerSecond, burst: Math.max(1, Math.floor(rates.readsPerSecond)) }),
+  };
+}
+
+// Operations that only read, by the verb in their name: AWS `GetRole`/`ListRolePolicies`/`DescribeCluster`, Google
+// `projects.getIamPolicy` (a POST, but a read), ARM `UserAssignedIdentities_Get`/`RoleAssignments_ListForScope`. Token
+// exchanges (STS, Google STS, Entra) change nothing in the account. Anything else counts as a write, so an
+// operation added later without a read verb is paced conservatively.
+const READ_OPERATION = /^(?:\w*[._])?(?:Get|List|Describe|get|list)|^(?:AssumeRole|ExchangeToken|generateAccessToken)/;
+
+export function isReadOperation(operation: string): boolean {
+  return READ_OPERATION.test(operation);
 }
 
 export type Classify = (operation: string, err: unknown) => CloudError;
@@ -22,12 +59,12 @@ export interface CallOptions {
   timers?: Timers;
 }
 
-export function instrumentedCall(cloud: Cloud, limiter: CallLimiter, metrics: Metrics, classify: Classify, opts: CallOptions): CloudCall {
+export function instrumentedCall(cloud: Cloud, budget: CallBudget, metrics: Metrics, classify: Classify, opts: CallOptions): CloudCall {
   if (!(opts.timeoutMs > 0)) throw new RangeError('cloud call timeoutMs must be > 0');
   const timers = opts.timers ?? realTimers;
   return async <T>(operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> => {
-    // The wait for a token is the limiter's business, not the cloud's: the deadline starts after it.
-    await limiter.take();
+    // The wait for a token is the budget's business, not the cloud's: the deadline starts after it.
+    await (isReadOperation(operation) ? budget.read : budget.write).take();
     const stop = metrics.cloudApiDuration.startTimer({ cloud, operation });
     const abort = new AbortController();
     let timedOut: CloudError | undefined;

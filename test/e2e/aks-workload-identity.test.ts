@@ -83,8 +83,8 @@ describe('AKS workload identity end to end', () => {
         KEYLESS_RESYNC_SECONDS: String(RESYNC_SECONDS),
         KEYLESS_CLUSTER_NAME: 'e2e-aks-cluster',
         KEYLESS_WORKERS: '8',
-        KEYLESS_CLOUD_CALLS_PER_SECOND: '100',
-        KEYLESS_CLOUD_CALL_BURST: '50',
+        KEYLESS_CLOUD_WRITES_PER_SECOND: '100',
+        KEYLESS_CLOUD_WRITE_BURST: '50',
       },
     });
   });

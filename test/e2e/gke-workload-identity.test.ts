@@ -128,7 +128,7 @@ describe('GKE Workload Identity end to end', () => {
       name: 'gke-workload-identity',
       kubeconfig: operatorKubeconfig,
       // A short resync over two dozen identities needs more than the default 10 cloud calls per second.
-      env: { ...gcpEnv(gcp.endpoint), KEYLESS_RESYNC_SECONDS: String(RESYNC_SECONDS), KEYLESS_CLUSTER_NAME: 'e2e-cluster', KEYLESS_CLOUD_CALLS_PER_SECOND: '50', KEYLESS_CLOUD_CALL_BURST: '50' },
+      env: { ...gcpEnv(gcp.endpoint), KEYLESS_RESYNC_SECONDS: String(RESYNC_SECONDS), KEYLESS_CLUSTER_NAME: 'e2e-cluster', KEYLESS_CLOUD_WRITES_PER_SECOND: '50', KEYLESS_CLOUD_WRITE_BURST: '50' },
     });
     // Operators of suites running beside this one share the leader Lease: wait for our turn.
     await eventually('the operator to lead', async () => ((await operator.metric('keyless_leader')) === 1 ? true : undefined), 600_000);

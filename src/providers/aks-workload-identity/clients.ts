@@ -1,13 +1,12 @@
-// One set of ARM clients per CloudAccount, sharing that account's call-rate limiter (DESIGN §5), its role-name
+// One set of ARM clients per CloudAccount, sharing that account's read and write budgets (DESIGN §5), its role-name
 // cache, and — across all accounts — the per-identity queue for federated-credential writes.
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { CloudAccount } from '../../api/types.ts';
-import { TokenBucket } from '../../controller/token-bucket.ts';
 import type { Metrics } from '../../observability/metrics.ts';
-import { instrumentedCall } from '../instrument.ts';
+import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
 import { createAuthorizationPort, createMsiPort } from './arm-client.ts';
 import type { AuthorizationPort, MsiPort } from './arm-port.ts';
 import type { AzureConfig } from './config.ts';
@@ -25,8 +24,8 @@ export interface AzureAccountClients {
 
 export interface AzureClientOptions {
   metrics: Metrics;
-  callsPerSecond: number;
-  burst: number;
+  /** The account's read and write budgets (one pair per CloudAccount). */
+  budget: BudgetRates;
   /** The deadline of one call, the SDK's own retries included. */
   callTimeoutMs: number;
   config: AzureConfig;
@@ -56,8 +55,7 @@ export function azureClientCache(opts: AzureClientOptions): (account: CloudAccou
       retryOptions: { maxRetries: opts.config.maxRetries },
       userAgentOptions: { userAgentPrefix: 'keyless' },
     };
-    const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
-    const call = instrumentedCall('azure', limiter, opts.metrics, classifyAzureError, { timeoutMs: opts.callTimeoutMs, endpoint: opts.config.endpoint });
+    const call = instrumentedCall('azure', callBudget(opts.budget), opts.metrics, classifyAzureError, { timeoutMs: opts.callTimeoutMs, endpoint: opts.config.endpoint });
     const clients: AzureAccountClients = {
       msi: createMsiPort(new ManagedServiceIdentityClient(credential, spec.subscriptionId, clientOptions), spec.resourceGroup, call),
       authorization: createAuthorizationPort(new AuthorizationManagementClient(credential, spec.subscriptionId, clientOptions), call),

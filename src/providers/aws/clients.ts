@@ -1,12 +1,12 @@
-// One set of AWS clients per CloudAccount, sharing that account's call-rate limiter (DESIGN §5: a token bucket
-// per cloud account bounds the call rate so bursts are absorbed here instead of surfacing as Throttling).
+// One set of AWS clients per CloudAccount, each service with its own read and write budget (DESIGN §5: token buckets
+// per cloud account bound the call rate so bursts are absorbed here instead of surfacing as Throttling). IAM and EKS
+// throttle independently, so a Pod Identity association never spends IAM's write budget.
 import { EKSClient } from '@aws-sdk/client-eks';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { CloudAccount } from '../../api/types.ts';
-import { TokenBucket } from '../../controller/token-bucket.ts';
 import type { Metrics } from '../../observability/metrics.ts';
-import { instrumentedCall } from '../instrument.ts';
+import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
 import { classifyAwsError } from './errors.ts';
 import { createEksPort, type EksPort } from './eks-port.ts';
 import { createExchangePort, type ExchangePort } from './exchange-port.ts';
@@ -21,8 +21,8 @@ export interface AwsAccountClients {
 
 export interface AwsClientOptions {
   metrics: Metrics;
-  callsPerSecond: number;
-  burst: number;
+  /** The account's read and write budgets (one pair per CloudAccount). */
+  budget: BudgetRates;
   maxAttempts: number;
   /** The deadline of one call (the SDK's own retries included). */
   callTimeoutMs: number;
@@ -36,9 +36,7 @@ export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) 
     const region = account.spec.aws?.region ?? 'us-east-1';
     const cached = cache.get(account.metadata.name);
     if (cached?.region === region) return cached.clients;
-    // One bucket for both services: the limit is per account, the deadline message per endpoint.
-    const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
-    const callTo = (endpoint: string) => instrumentedCall('aws', limiter, opts.metrics, classifyAwsError, { timeoutMs: opts.callTimeoutMs, endpoint });
+    const callTo = (endpoint: string) => instrumentedCall('aws', callBudget(opts.budget), opts.metrics, classifyAwsError, { timeoutMs: opts.callTimeoutMs, endpoint });
     const clients = {
       iam: createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.iam ?? 'https://iam.amazonaws.com')),
       eks: createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.eks ?? `https://eks.${region}.amazonaws.com`)),

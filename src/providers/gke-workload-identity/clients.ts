@@ -1,11 +1,10 @@
-// One GcpPort per CloudAccount, sharing that account's call-rate limiter.
+// One GcpPort per CloudAccount, sharing that account's read and write budgets.
 // Production authenticates with Application Default Credentials (on GKE: the operator's own Workload Identity);
 // an emulator endpoint switches every client to it with a fixed access token and no credential lookup.
 import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
 import type { CloudAccount } from '../../api/types.ts';
-import { TokenBucket } from '../../controller/token-bucket.ts';
 import type { Metrics } from '../../observability/metrics.ts';
-import { instrumentedCall } from '../instrument.ts';
+import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
 import { classifyGcpError } from './errors.ts';
 import { createGcpPort, DEFAULT_ROOT_URLS, type RootUrls } from './gcp-client.ts';
 import { createGcpExchangePort, DEFAULT_EXCHANGE_URLS, type GcpExchangePort } from './exchange-port.ts';
@@ -13,8 +12,8 @@ import type { GcpPort } from './gcp-port.ts';
 
 export interface GcpClientOptions {
   metrics: Metrics;
-  callsPerSecond: number;
-  burst: number;
+  /** The account's read and write budgets (one pair per CloudAccount). */
+  budget: BudgetRates;
   /** The deadline of one call. */
   callTimeoutMs: number;
   /** Serve every Google API from this root URL (an emulator); undefined in production. */
@@ -53,8 +52,7 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
   return (account) => {
     const cached = cache.get(account.metadata.name);
     if (cached) return cached;
-    const limiter = new TokenBucket({ ratePerSec: opts.callsPerSecond, burst: opts.burst });
-    const call = instrumentedCall('gcp', limiter, opts.metrics, classifyGcpError, { timeoutMs: opts.callTimeoutMs, endpoint });
+    const call = instrumentedCall('gcp', callBudget(opts.budget), opts.metrics, classifyGcpError, { timeoutMs: opts.callTimeoutMs, endpoint });
     const clients = { gcp: createGcpPort(auth, call, rootUrls), exchange: createGcpExchangePort(call, exchangeUrls) };
     cache.set(account.metadata.name, clients);
     return clients;

@@ -7,11 +7,14 @@ import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import { Metrics } from '../../../src/observability/metrics.ts';
 import { CloudError } from '../../../src/providers/cloud-error.ts';
-import { instrumentedCall } from '../../../src/providers/instrument.ts';
+import { instrumentedCall, type CallBudget } from '../../../src/providers/instrument.ts';
 import { createAuthorizationPort, createMsiPort } from '../../../src/providers/aks-workload-identity/arm-client.ts';
 import type { AuthorizationPort, MsiPort } from '../../../src/providers/aks-workload-identity/arm-port.ts';
 import { classifyAzureError } from '../../../src/providers/aks-workload-identity/errors.ts';
 import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP as RG, TEST_SUBSCRIPTION as SUB, startTestAzure, type TestAzure } from '../../support/azure.ts';
+
+const free = { take: () => Promise.resolve() };
+const UNLIMITED: CallBudget = { read: free, write: free };
 
 const READER = `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7`;
 const SCOPE = `/subscriptions/${SUB}/resourceGroups/${DATA_RESOURCE_GROUP}`;
@@ -26,7 +29,7 @@ describe('ARM ports over the SDK and the emulator', () => {
   before(async () => {
     azure = await startTestAzure({ pageSize: 1 });
     metrics = new Metrics();
-    const call = instrumentedCall('azure', { take: () => Promise.resolve() }, metrics, classifyAzureError, { timeoutMs: 10_000, endpoint: azure.emulator.endpoint });
+    const call = instrumentedCall('azure', UNLIMITED, metrics, classifyAzureError, { timeoutMs: 10_000, endpoint: azure.emulator.endpoint });
     const credential = { getToken: () => Promise.resolve({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) };
     const options = { endpoint: azure.emulator.endpoint, tlsOptions: { ca: azure.ca }, retryOptions: { maxRetries: 0 } };
     msi = createMsiPort(new ManagedServiceIdentityClient(credential, SUB, options), RG, call);
@@ -71,7 +74,7 @@ describe('ARM ports over the SDK and the emulator', () => {
     const otherGroup = createMsiPort(
       new ManagedServiceIdentityClient({ getToken: () => Promise.resolve({ token: 't', expiresOnTimestamp: Date.now() + 60_000 }) }, SUB, { endpoint: azure.emulator.endpoint, tlsOptions: { ca: azure.ca }, retryOptions: { maxRetries: 0 } }),
       'no-such-group',
-      instrumentedCall('azure', { take: () => Promise.resolve() }, metrics, classifyAzureError, { timeoutMs: 10_000, endpoint: azure.emulator.endpoint }),
+      instrumentedCall('azure', UNLIMITED, metrics, classifyAzureError, { timeoutMs: 10_000, endpoint: azure.emulator.endpoint }),
     );
     await assert.rejects(otherGroup.listIdentitiesFirstPage(), (err: unknown) => err instanceof CloudError && err.kind === 'terminal' && err.code === 'ResourceGroupNotFound');
 
