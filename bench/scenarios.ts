@@ -336,12 +336,18 @@ export async function steadyState(ctx: Context, m: Mechanism): Promise<SteadyRes
   }
 }
 
-/** Delete all: every WorkloadIdentity of the mechanism's namespace at once; done when every finalizer is gone. */
+/**
+ * Delete all: every WorkloadIdentity of the mechanism's namespace at once, once the operator is idle; done when every
+ * finalizer is gone.
+ */
 export async function deleteAll(ctx: Context, m: Mechanism, operator: Operator): Promise<DeleteResult> {
   const { opts } = ctx;
   const { namespace } = m;
   const n = ctx.workload.live([namespace]).length;
   m.proxy.configure(limited(ctx, m));
+  // A freshly started operator first makes a pass over every identity (the restart cost steady state reports): the
+  // delete is measured from when that is over.
+  await quiescent(m, operator, 600_000);
   ctx.log(`${m.label} delete all: ${n} WorkloadIdentities`);
   const meter = new Meter(m.proxy, operator);
   await meter.start();

@@ -76,7 +76,9 @@ function steadyRows(scenario: string, r: SteadyResult): Row[] {
   const others = r.identitiesResynced - r.n;
   return [
     { scenario, metric: 'window', value: `${r.resyncs} resyncs × ${r.resyncSeconds}s over ${r.n} identities${others ? ` (and ${others} of other scenarios)` : ''}: ${r.reconciles} reconciles` },
-    { scenario, metric: 'cloud reads per identity per resync', value: `${p.reads} (${byCount(p.byOperation)})`, target: '≤ 2', verdict: verdict(p.reads <= 2) },
+    // Where the CloudAccount check reads what identities read (GCP), its share (a read per account per resync) is in
+    // p.reads: a hundredth or so, which the verdict must not count as an identity's read.
+    { scenario, metric: 'cloud reads per identity per resync', value: `${p.reads} (${byCount(p.byOperation)})`, target: '≤ 2', verdict: verdict(round(p.reads, 1) <= 2) },
     { scenario, metric: 'cloud writes per identity per resync', value: String(p.writes), target: '0', verdict: verdict(p.writes === 0) },
     { scenario, metric: 'Kubernetes writes per resync', value: `${r.kubernetesWritesPerResync}${total(r.kubernetesWrites) ? ` (${byCount(r.kubernetesWrites)})` : ''}`, target: '0', verdict: verdict(r.kubernetesWritesPerResync === 0) },
     {
