@@ -1,21 +1,17 @@
 // Composition root: the only place that reads configuration and builds things (DESIGN §5). Everything else
 // receives its dependencies.
 import os from 'node:os';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  type KubernetesListObject,
-  type V1Namespace,
-  type V1ServiceAccount,
-} from '@kubernetes/client-node';
-import { CLOUD_ACCOUNT_PLURAL, GROUP, VERSION, WORKLOAD_IDENTITY_PLURAL } from './api/constants.ts';
+import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import { CLOUD_ACCOUNT_PLURAL, GROUP, serviceAccountFieldManager, VERSION, WORKLOAD_IDENTITY_PLURAL } from './api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from './api/types.ts';
 import { loadConfig } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
 import { ResourceWatch } from './controller/informer.ts';
 import { LeaderElector } from './controller/leader-election.ts';
+import { KubeApi } from './kube/api.ts';
 import { createKubePort } from './kube/client.ts';
+import { loadKubeConnection } from './kube/kubeconfig.ts';
+import { slimmer } from './kube/slim.ts';
 import { createWorkloadPods } from './kube/workload-pods.ts';
 import { createWorkloads } from './kube/workloads.ts';
 import { createLogger } from './observability/logger.ts';
@@ -41,52 +37,29 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env, os.hostname());
   const logger = createLogger({ level: config.logLevel, name: 'keyless' });
   const metrics = new Metrics();
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  const api = new KubeApi(loadKubeConnection(process.env));
 
   // The ownership marker must be stable for the cluster's lifetime; the kube-system namespace UID is.
-  const cluster = config.clusterName ?? (await core.readNamespace({ name: 'kube-system' })).metadata?.uid ?? 'unknown';
-  logger.info({ cluster, workers: config.workers, resyncMs: config.resyncMs }, 'starting');
+  const cluster = config.clusterName ?? (await api.request<V1Namespace>('GET', '/api/v1/namespaces/kube-system')).metadata?.uid ?? 'unknown';
+  logger.info({ cluster, server: api.server, workers: config.workers, resyncMs: config.resyncMs }, 'starting');
 
-  const identities = new ResourceWatch<WorkloadIdentity>({
-    name: WORKLOAD_IDENTITY_PLURAL,
-    kc,
-    path: `/apis/${GROUP}/${VERSION}/${WORKLOAD_IDENTITY_PLURAL}`,
-    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: WORKLOAD_IDENTITY_PLURAL }) as Promise<KubernetesListObject<WorkloadIdentity>>,
-    logger,
-    metrics,
-  });
-  const accounts = new ResourceWatch<CloudAccount>({
-    name: CLOUD_ACCOUNT_PLURAL,
-    kc,
-    path: `/apis/${GROUP}/${VERSION}/${CLOUD_ACCOUNT_PLURAL}`,
-    list: () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: CLOUD_ACCOUNT_PLURAL }) as Promise<KubernetesListObject<CloudAccount>>,
-    logger,
-    metrics,
-  });
-  const namespaces = new ResourceWatch<V1Namespace>({
-    name: 'namespaces',
-    kc,
-    path: '/api/v1/namespaces',
-    list: () => core.listNamespace(),
-    logger,
-    metrics,
-  });
-  const serviceAccounts = new ResourceWatch<V1ServiceAccount>({
-    name: 'serviceaccounts',
-    kc,
-    path: '/api/v1/serviceaccounts',
-    list: () => core.listServiceAccountForAllNamespaces(),
-    logger,
-    metrics,
-  });
+  const watchOf = <T extends { metadata?: object }>(name: string, path: string, transform: (obj: T) => T) => new ResourceWatch<T>({ name, api, path, transform, logger, metrics });
+  const identities = watchOf<WorkloadIdentity>(WORKLOAD_IDENTITY_PLURAL, `/apis/${GROUP}/${VERSION}/${WORKLOAD_IDENTITY_PLURAL}`, slimmer());
+  const accounts = watchOf<CloudAccount>(CLOUD_ACCOUNT_PLURAL, `/apis/${GROUP}/${VERSION}/${CLOUD_ACCOUNT_PLURAL}`, slimmer());
+  // Namespaces are read for their labels (namespaceSelector) only.
+  const namespaces = watchOf<V1Namespace>('namespaces', '/api/v1/namespaces', slimmer({ drop: ['spec', 'status'] }));
+  // Of a ServiceAccount's managedFields, Keyless reads only its own per-cloud apply entries (which annotations it owns).
+  const ownManagers = new Set((['aws', 'gcp', 'azure'] as const).map(serviceAccountFieldManager));
+  const serviceAccounts = watchOf<V1ServiceAccount>(
+    'serviceaccounts',
+    '/api/v1/serviceaccounts',
+    slimmer({ keepManagedFields: (e) => e.operation === 'Apply' && ownManagers.has(e.manager ?? ''), drop: ['secrets', 'imagePullSecrets'] }),
+  );
 
-  const kube = createKubePort(kc, metrics, config.leaderElection.identity);
+  const kube = createKubePort(api, metrics, config.leaderElection.identity);
   const aws = awsClientCache({ metrics, budget: config.cloudBudget, maxAttempts: config.awsMaxAttempts, callTimeoutMs: config.cloudCallTimeoutMs, endpoints: config.awsEndpoints });
   const azure = azureClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, config: loadAzureConfig(process.env) });
-  const workloads = createWorkloads(kc, metrics);
+  const workloads = createWorkloads(api, metrics);
   const pods = createWorkloadPods(workloads);
   const gcp = gcpClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, ...gcpClientEnv(process.env) });
   const providers = providerRegistry({
@@ -161,7 +134,7 @@ async function main(): Promise<void> {
   };
 
   const elector = config.leaderElection.enabled
-    ? new LeaderElector({ kc, ...config.leaderElection, logger, metrics })
+    ? new LeaderElector({ api, ...config.leaderElection, logger, metrics })
     : undefined;
 
   let stopping = false;

@@ -32,4 +32,17 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS: '0' }, 'h'), /KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS/);
     assert.throws(() => loadConfig({ KEYLESS_RECONCILE_TIMEOUT_SECONDS: '4' }, 'h'), /KEYLESS_RECONCILE_TIMEOUT_SECONDS/);
   });
+
+  it('reads the read and write budgets, and reports every bad variable in one message', () => {
+    assert.deepEqual(loadConfig({}, 'h').cloudBudget, { writesPerSecond: 10, writeBurst: 1, readsPerSecond: 100 });
+    const c = loadConfig({ KEYLESS_CLOUD_WRITES_PER_SECOND: '2.5', KEYLESS_CLOUD_WRITE_BURST: '3', KEYLESS_CLOUD_READS_PER_SECOND: '40' }, 'h');
+    assert.deepEqual(c.cloudBudget, { writesPerSecond: 2.5, writeBurst: 3, readsPerSecond: 40 });
+    assert.throws(
+      () => loadConfig({ KEYLESS_CLOUD_WRITES_PER_SECOND: '0', KEYLESS_CLOUD_WRITE_BURST: '1.5', KEYLESS_LOG_LEVEL: 'loud' }, 'h'),
+      (err: Error) =>
+        /KEYLESS_CLOUD_WRITES_PER_SECOND: must be greater than 0/.test(err.message) &&
+        /KEYLESS_CLOUD_WRITE_BURST: must be a whole number/.test(err.message) &&
+        /KEYLESS_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace/.test(err.message),
+    );
+  });
 });

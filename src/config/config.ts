@@ -1,37 +1,6 @@
 // Operator configuration: the only reader of process.env (CONVENTIONS layout). Validated once at start; a bad
 // value stops the process with a message naming the variable.
-import { z } from 'zod';
-
-const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
-
-const schema = z.object({
-  KEYLESS_CLUSTER_NAME: z.string().min(1).max(128).optional(),
-  KEYLESS_WORKERS: z.coerce.number().int().min(1).max(64).default(4),
-  KEYLESS_RESYNC_SECONDS: z.coerce.number().int().min(5).default(600),
-  KEYLESS_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  KEYLESS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
-  KEYLESS_LEADER_ELECTION: bool.default(true),
-  KEYLESS_LEADER_ELECTION_NAMESPACE: z.string().optional(),
-  // Writes are paced to a cloud's write limit (IAM's mutating calls, ARM writes, setIamPolicy); reads have their own
-  // budget. docs/benchmarks.md measures why one shared bucket is slower and throttles.
-  KEYLESS_CLOUD_WRITES_PER_SECOND: z.coerce.number().positive().default(10),
-  KEYLESS_CLOUD_WRITE_BURST: z.coerce.number().int().positive().default(1),
-  KEYLESS_CLOUD_READS_PER_SECOND: z.coerce.number().positive().default(100),
-  KEYLESS_AWS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
-  KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(30),
-  KEYLESS_RECONCILE_TIMEOUT_SECONDS: z.coerce.number().int().min(5).default(300),
-  KEYLESS_VERIFY_GRACE_SECONDS: z.coerce.number().int().min(0).default(120),
-  // The AWS SDK reads its endpoint overrides itself; they are read here only to name the endpoint in a timeout.
-  AWS_ENDPOINT_URL: z.string().optional(),
-  AWS_ENDPOINT_URL_IAM: z.string().optional(),
-  AWS_ENDPOINT_URL_EKS: z.string().optional(),
-  AWS_ENDPOINT_URL_STS: z.string().optional(),
-  // EKS Auth (AssumeRoleForPodIdentity, for CredentialsVerified) is called without an SDK client, so its override is
-  // read here, with the name the SDKs give it.
-  AWS_ENDPOINT_URL_EKS_AUTH: z.string().optional(),
-  POD_NAMESPACE: z.string().optional(),
-  POD_NAME: z.string().optional(),
-});
+import { EnvReader } from './env.ts';
 
 export interface Config {
   /** Ownership marker for this cluster; derived from the kube-system namespace UID when unset. */
@@ -55,35 +24,41 @@ export interface Config {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv, hostname: string): Config {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`invalid configuration: ${problems}`);
-  }
-  const e = parsed.data;
-  return {
-    clusterName: e.KEYLESS_CLUSTER_NAME,
-    workers: e.KEYLESS_WORKERS,
-    resyncMs: e.KEYLESS_RESYNC_SECONDS * 1000,
-    httpPort: e.KEYLESS_HTTP_PORT,
-    logLevel: e.KEYLESS_LOG_LEVEL,
+  const e = new EnvReader(env);
+  const seconds = (name: string, fallback: number, min: number) => e.number(name, fallback, { int: true, min }) * 1000;
+  const config: Config = {
+    clusterName: e.string('KEYLESS_CLUSTER_NAME'),
+    workers: e.number('KEYLESS_WORKERS', 4, { int: true, min: 1, max: 64 }),
+    resyncMs: seconds('KEYLESS_RESYNC_SECONDS', 600, 5),
+    httpPort: e.number('KEYLESS_HTTP_PORT', 8080, { int: true, min: 0, max: 65535 }),
+    logLevel: e.oneOf('KEYLESS_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], 'info'),
     leaderElection: {
-      enabled: e.KEYLESS_LEADER_ELECTION,
-      namespace: e.KEYLESS_LEADER_ELECTION_NAMESPACE ?? e.POD_NAMESPACE ?? 'keyless-system',
+      enabled: e.bool('KEYLESS_LEADER_ELECTION', true),
+      namespace: e.string('KEYLESS_LEADER_ELECTION_NAMESPACE') ?? e.string('POD_NAMESPACE') ?? 'keyless-system',
       name: 'keyless-operator',
-      identity: e.POD_NAME ?? `${hostname}-${process.pid}`,
+      identity: e.string('POD_NAME') ?? `${hostname}-${process.pid}`,
     },
-    cloudBudget: { writesPerSecond: e.KEYLESS_CLOUD_WRITES_PER_SECOND, writeBurst: e.KEYLESS_CLOUD_WRITE_BURST, readsPerSecond: e.KEYLESS_CLOUD_READS_PER_SECOND },
-    awsMaxAttempts: e.KEYLESS_AWS_MAX_ATTEMPTS,
-    cloudCallTimeoutMs: e.KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS * 1000,
-    reconcileTimeoutMs: e.KEYLESS_RECONCILE_TIMEOUT_SECONDS * 1000,
-    verificationGraceMs: e.KEYLESS_VERIFY_GRACE_SECONDS * 1000,
-    // Empty counts as unset, as it does for the SDK.
+    // Writes are paced to a cloud's write limit (IAM's mutating calls, ARM writes, setIamPolicy); reads have their
+    // own budget. docs/benchmarks.md measures why one shared bucket is slower and throttles.
+    cloudBudget: {
+      writesPerSecond: e.number('KEYLESS_CLOUD_WRITES_PER_SECOND', 10, { positive: true }),
+      writeBurst: e.number('KEYLESS_CLOUD_WRITE_BURST', 1, { int: true, min: 1 }),
+      readsPerSecond: e.number('KEYLESS_CLOUD_READS_PER_SECOND', 100, { positive: true }),
+    },
+    awsMaxAttempts: e.number('KEYLESS_AWS_MAX_ATTEMPTS', 3, { int: true, min: 1, max: 10 }),
+    cloudCallTimeoutMs: seconds('KEYLESS_CLOUD_CALL_TIMEOUT_SECONDS', 30, 1),
+    reconcileTimeoutMs: seconds('KEYLESS_RECONCILE_TIMEOUT_SECONDS', 300, 5),
+    verificationGraceMs: seconds('KEYLESS_VERIFY_GRACE_SECONDS', 120, 0),
+    // The AWS SDK reads its endpoint overrides itself (service-specific, else AWS_ENDPOINT_URL; empty counts as
+    // unset); they are read here only to name the endpoint in a timeout. EKS Auth (AssumeRoleForPodIdentity, for
+    // CredentialsVerified) is called without an SDK client, so its override is read here, with the SDKs' name.
     awsEndpoints: {
-      iam: e.AWS_ENDPOINT_URL_IAM || e.AWS_ENDPOINT_URL || undefined,
-      eks: e.AWS_ENDPOINT_URL_EKS || e.AWS_ENDPOINT_URL || undefined,
-      sts: e.AWS_ENDPOINT_URL_STS || e.AWS_ENDPOINT_URL || undefined,
-      eksAuth: e.AWS_ENDPOINT_URL_EKS_AUTH || e.AWS_ENDPOINT_URL || undefined,
+      iam: e.string('AWS_ENDPOINT_URL_IAM') ?? e.string('AWS_ENDPOINT_URL'),
+      eks: e.string('AWS_ENDPOINT_URL_EKS') ?? e.string('AWS_ENDPOINT_URL'),
+      sts: e.string('AWS_ENDPOINT_URL_STS') ?? e.string('AWS_ENDPOINT_URL'),
+      eksAuth: e.string('AWS_ENDPOINT_URL_EKS_AUTH') ?? e.string('AWS_ENDPOINT_URL'),
     },
   };
+  e.done();
+  return config;
 }

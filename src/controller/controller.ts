@@ -98,6 +98,11 @@ export class Controller {
     this.#updateDepth();
   }
 
+  /** Reconciles `key` after `ms`; further calls before then add nothing, so a burst of triggers is one reconcile. */
+  enqueueAfter(key: string, ms: number): void {
+    this.#queue.addAfter(key, ms);
+  }
+
   get queueLength(): number {
     return this.#queue.length;
   }

@@ -1,17 +1,16 @@
-// A list+watch cache over one resource, wrapping client-node's informer (makeInformer) with what it lacks for an
-// operator that must not go quiet: client-node's informer stops for good after an `error` event, so we restart it
-// with backoff; and a watch can stall without an error (half-open TCP connection, a proxy that stops forwarding),
-// so a watchdog restarts it — a fresh list, then a fresh watch — when no activity arrives for `stallTimeoutMs`.
+// A list+watch cache over one resource, as client-go's reflector keeps it: a paged list, then a watch from its
+// resourceVersion with bookmarks, resumed from the last version seen when the API server ends it, and a fresh list
+// only when that version has expired (410 Gone). What an operator must not do is go quiet: a failed list or watch
+// is retried with backoff, and a watch can stall without an error (half-open TCP connection, a proxy that stops
+// forwarding), so a watchdog restarts it — a fresh list, then a fresh watch — when no activity arrives for
+// `stallTimeoutMs`.
 //
-// The cache is ours, not the informer's: it survives restarts (readers never see it empty again after the first
-// sync), and after each relist objects that vanished while we were not watching are reported as deleted.
-import {
-  makeInformer,
-  type Informer,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+// Objects pass through `transform` before they are cached: an informer over 10,000 objects holds only the fields
+// the reconcilers read, not every managedFields entry and status the API server returns. The cache survives
+// restarts (readers never see it empty again after the first sync), and after each relist objects that vanished
+// while we were not watching are reported as deleted.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { KubeApiError, type KubeApi, type WatchEvent } from '../kube/api.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { InformerRestartReason, Metrics } from '../observability/metrics.ts';
 import { realTimers, type Timers } from './timers.ts';
@@ -32,13 +31,23 @@ export function objectKey(obj: KubernetesObject): string {
 
 const DEFAULT_STALL_TIMEOUT_MS = 5 * 60_000;
 const RESTART_BACKOFF_KEY = 'restart';
+/** Objects per list page: a relist of 10,000 objects never holds more than one page of raw JSON at once. */
+const LIST_PAGE_SIZE = 500;
+
+interface ObjectList<T> {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+/** The watch's expiry (410 Gone / "too old resource version"): relist, as client-go's reflector does. */
+class WatchExpired extends Error {}
 
 export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
   readonly #name: string;
-  readonly #kc: KubeConfig;
+  readonly #api: KubeApi;
   readonly #path: string;
-  readonly #list: () => Promise<KubernetesListObject<T>>;
   readonly #labelSelector: string | undefined;
+  readonly #transform: (obj: T) => T;
   readonly #stallTimeoutMs: number;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
@@ -49,9 +58,8 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
   readonly #changeHandlers: ((obj: T) => void)[] = [];
   readonly #deleteHandlers: ((obj: T) => void)[] = [];
 
-  #informer: Informer<T> | undefined;
-  /** Bumped whenever an informer is discarded; events from older informers are ignored. */
-  #generation = 0;
+  /** Aborts the current list+watch; a new one gets a new controller, so late events of an old one are ignored. */
+  #abort: AbortController | undefined;
   #running = false;
   #synced = false;
   readonly #syncedPromise: Promise<void>;
@@ -60,33 +68,33 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
   #restartTimer: unknown = undefined;
 
   /**
-   * `name` labels logs and metrics; `path` is the collection URL watched; `list` must return the same collection
-   * (with the same label selector) — its resourceVersion is where the watch starts. `start()` resolves only once a
-   * list has succeeded, so a missing RBAC grant shows as a never-ready operator with warnings in the log.
+   * `name` labels logs and metrics; `path` is the collection URL listed and watched (with `labelSelector`).
+   * `start()` resolves only once a list has succeeded, so a missing RBAC grant shows as a never-ready operator
+   * with warnings in the log.
    */
   constructor(opts: {
     name: string;
-    kc: KubeConfig;
+    api: KubeApi;
     path: string;
-    list: () => Promise<KubernetesListObject<T>>;
     labelSelector?: string;
+    /** Applied to every object before it is cached or handed to a handler; must not mutate its argument's metadata identity. */
+    transform?: (obj: T) => T;
     stallTimeoutMs?: number;
     logger: Logger;
     metrics: Metrics;
     timers?: Timers;
   }) {
     this.#name = opts.name;
-    this.#kc = opts.kc;
+    this.#api = opts.api;
     this.#path = opts.path;
-    this.#list = opts.list;
     this.#labelSelector = opts.labelSelector;
+    this.#transform = opts.transform ?? ((obj) => obj);
     this.#stallTimeoutMs = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.#logger = opts.logger.child({ informer: opts.name });
     this.#metrics = opts.metrics;
     this.#timers = opts.timers ?? realTimers;
     this.#syncedPromise = new Promise((resolve) => (this.#markSynced = resolve));
-    this.#metrics.informerRestarts.inc({ resource: opts.name, reason: 'error' }, 0);
-    this.#metrics.informerRestarts.inc({ resource: opts.name, reason: 'stall' }, 0);
+    for (const reason of ['error', 'stall', 'expired'] as const) this.#metrics.informerRestarts.inc({ resource: opts.name, reason }, 0);
   }
 
   get synced(): boolean {
@@ -120,69 +128,92 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     return this.#syncedPromise;
   }
 
-  async stop(): Promise<void> {
-    if (!this.#running) return;
+  stop(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
     this.#running = false;
     this.#clearTimer('watchdog');
     this.#clearTimer('restart');
-    const informer = this.#detach();
+    this.#abort?.abort();
+    this.#abort = undefined;
     this.#markSynced();
-    // client-node reports the abort of its watch request as an `error` event; #detach made us deaf to it.
-    await informer?.stop();
     this.#logger.info('informer stopped');
+    return Promise.resolve();
   }
 
   #launch(): void {
-    const generation = ++this.#generation;
-    const current = () => this.#running && generation === this.#generation;
-    const list = async () => {
-      const result = await this.#list();
-      if (current()) this.#replace(result.items);
-      return result;
-    };
-    const informer = makeInformer<T>(this.#kc, this.#path, list, this.#labelSelector);
-    informer.on('add', (obj) => {
-      if (current()) this.#upsert(obj);
-    });
-    informer.on('update', (obj) => {
-      if (current()) this.#upsert(obj);
-    });
-    informer.on('delete', (obj) => {
-      if (current()) this.#remove(obj);
-    });
-    // A (re)connect is activity: client-node reconnects a quiet watch itself after its inactivity timeout.
-    informer.on('connect', () => {
-      if (current()) this.#armWatchdog();
-    });
-    informer.on('error', (err: unknown) => {
-      if (current()) this.#failed(err);
-    });
-    this.#informer = informer;
+    const abort = new AbortController();
+    this.#abort = abort;
     this.#armWatchdog();
-    informer.start().catch((err: unknown) => {
-      if (current()) this.#failed(err);
+    this.#listAndWatch(abort.signal).catch((err: unknown) => {
+      if (abort.signal.aborted) return;
+      if (err instanceof WatchExpired) {
+        this.#logger.info('watch expired (410 Gone); relisting');
+        this.#restart('expired');
+      } else {
+        this.#failed(err);
+      }
     });
   }
 
-  /** Forgets the current informer (its late events are ignored from now on) and returns it for stopping. */
-  #detach(): Informer<T> | undefined {
-    const informer = this.#informer;
-    this.#informer = undefined;
-    this.#generation++;
-    return informer;
+  /** One list, then watches resumed from the last resourceVersion seen for as long as they are not expired. */
+  async #listAndWatch(signal: AbortSignal): Promise<void> {
+    let version = await this.#listAll(signal);
+    while (!signal.aborted) {
+      // Ended by the API server before the watchdog would fire, so a quiet collection never looks stalled; the
+      // spread keeps many informers from reconnecting at the same moment.
+      const timeoutSeconds = Math.floor((this.#stallTimeoutMs / 1000) * (0.5 + Math.random() * 0.3));
+      await this.#api.watch<T>(
+        this.#path,
+        { resourceVersion: version, allowWatchBookmarks: true, labelSelector: this.#labelSelector, ...(timeoutSeconds >= 1 ? { timeoutSeconds } : {}) },
+        (event) => {
+          if (signal.aborted) return;
+          version = this.#apply(event) ?? version;
+        },
+        signal,
+      );
+      // A (re)connect is activity.
+      if (!signal.aborted) this.#armWatchdog();
+    }
+  }
+
+  async #listAll(signal: AbortSignal): Promise<string> {
+    const items: T[] = [];
+    let page: ObjectList<T>;
+    let cont: string | undefined;
+    do {
+      page = await this.#api.request<ObjectList<T>>('GET', this.#path, { query: { limit: LIST_PAGE_SIZE, continue: cont, labelSelector: this.#labelSelector }, signal });
+      for (const item of page.items) items.push(this.#transform(item));
+      cont = page.metadata?.continue || undefined;
+    } while (cont);
+    if (!signal.aborted) this.#replace(items);
+    return page.metadata?.resourceVersion ?? '';
+  }
+
+  /** Applies one watch event to the cache; returns the resourceVersion it carries. */
+  #apply(event: WatchEvent<T>): string | undefined {
+    if (event.type === 'ERROR') {
+      const status = event.object as { code?: number; message?: string };
+      if (status.code === 410) throw new WatchExpired(status.message);
+      throw new KubeApiError('WATCH', this.#path, status.code ?? 500, status);
+    }
+    this.#armWatchdog();
+    const version = event.object.metadata?.resourceVersion;
+    if (event.type === 'BOOKMARK') return version;
+    const obj = this.#transform(event.object);
+    if (event.type === 'DELETED') this.#remove(obj);
+    else this.#upsert(obj);
+    return version;
   }
 
   #restart(reason: InformerRestartReason): void {
-    const old = this.#detach();
-    old?.stop().catch((err: unknown) => this.#logger.debug({ err }, 'stopping the replaced informer failed'));
+    this.#abort?.abort();
     this.#metrics.informerRestarts.inc({ resource: this.#name, reason });
     this.#launch();
   }
 
   #failed(err: unknown): void {
     this.#clearTimer('watchdog');
-    const old = this.#detach();
-    old?.stop().catch((stopErr: unknown) => this.#logger.debug({ err: stopErr }, 'stopping the failed informer failed'));
+    this.#abort?.abort();
     const delayMs = this.#backoff.when(RESTART_BACKOFF_KEY);
     this.#logger.warn({ err, delayMs }, 'informer failed; restarting after backoff');
     this.#restartTimer = this.#timers.setTimeout(() => {
@@ -195,6 +226,7 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     this.#watchdog = undefined;
     if (!this.#running) return;
     this.#logger.warn({ stallTimeoutMs: this.#stallTimeoutMs }, 'no watch activity; restarting informer');
+    this.#api.dropIdleConnections();
     this.#restart('stall');
   }
 

@@ -4,15 +4,7 @@
 // not managed to renew within the renew deadline, and every write carries the resourceVersion it read, so of two
 // candidates racing for the same Lease exactly one wins (the other gets 409 Conflict).
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CoordinationV1Api,
-  Observable,
-  V1MicroTime,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type V1Lease,
-  type V1LeaseSpec,
-} from '@kubernetes/client-node';
+import type { KubeApi } from '../kube/api.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { isConflict, isNotFound } from './errors.ts';
@@ -26,30 +18,28 @@ export interface LeaderCallbacks {
 /** client-go's JitterFactor for the acquire loop: candidates retry at retryPeriod × [1, 2.2). */
 const ACQUIRE_JITTER = 1.2;
 
-/** Request options that abort the HTTP call after `ms`: a hung request must not outlive the renew deadline. */
-function timeoutOptions(ms: number): ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (context) => {
-          context.setSignal(AbortSignal.timeout(Math.max(1, Math.round(ms))));
-          return new Observable(Promise.resolve(context));
-        },
-        post: (response) => new Observable(Promise.resolve(response)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+/** A MicroTime as the API server writes it: RFC 3339 with exactly six fractional digits. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-/** Lease times come back from the API as strings (MicroTime is not a known type to the deserializer). */
-function timeText(value: Date | string | undefined): string {
-  if (value === undefined) return '';
-  return typeof value === 'string' ? value : value.toISOString();
+/** A coordination.k8s.io/v1 Lease, with its times as the JSON strings the API server sends. */
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+interface V1Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: LeaseSpec;
 }
 
 export class LeaderElector {
-  readonly #api: CoordinationV1Api;
+  readonly #api: KubeApi;
   readonly #namespace: string;
   readonly #name: string;
   readonly #identity: string;
@@ -69,7 +59,7 @@ export class LeaderElector {
   #running: Promise<void> | undefined;
 
   constructor(opts: {
-    kc: KubeConfig;
+    api: KubeApi;
     namespace: string;
     name: string;
     identity: string;
@@ -79,7 +69,7 @@ export class LeaderElector {
     logger: Logger;
     metrics: Metrics;
   }) {
-    this.#api = opts.kc.makeApiClient(CoordinationV1Api);
+    this.#api = opts.api;
     this.#namespace = opts.namespace;
     this.#name = opts.name;
     this.#identity = opts.identity;
@@ -173,22 +163,23 @@ export class LeaderElector {
   }
 
   async #tryAcquireOrRenew(timeoutMs: number): Promise<boolean> {
-    const options = timeoutOptions(timeoutMs);
+    // A hung request must not outlive the renew deadline.
+    const timeout = { timeoutMs: Math.max(1, Math.round(timeoutMs)) };
     const name = this.#name;
     const namespace = this.#namespace;
     let lease: V1Lease;
     try {
-      lease = await this.#api.readNamespacedLease({ name, namespace }, options);
+      lease = await this.#api.request<V1Lease>('GET', this.#leasePath(name), timeout);
     } catch (err) {
       if (!isNotFound(err)) {
         this.#logger.warn({ err }, 'reading the leader election lease failed');
         return false;
       }
       try {
-        const created = await this.#api.createNamespacedLease(
-          { namespace, body: { metadata: { name, namespace }, spec: this.#record(undefined) } },
-          options,
-        );
+        const created = await this.#api.request<V1Lease>('POST', this.#leasePath(), {
+          ...timeout,
+          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: this.#record(undefined) },
+        });
         this.#accepted(created);
         return true;
       } catch (createErr) {
@@ -203,10 +194,7 @@ export class LeaderElector {
     if (holder !== '' && holder !== this.#identity && !this.#observedExpired()) return false;
 
     try {
-      const updated = await this.#api.replaceNamespacedLease(
-        { name, namespace, body: { ...lease, spec: this.#record(lease.spec) } },
-        options,
-      );
+      const updated = await this.#api.request<V1Lease>('PUT', this.#leasePath(name), { ...timeout, body: { ...lease, spec: this.#record(lease.spec) } });
       this.#accepted(updated);
       return true;
     } catch (err) {
@@ -217,8 +205,8 @@ export class LeaderElector {
   }
 
   /** The record we write: a renewal keeps acquireTime and the transition count; a takeover bumps the count. */
-  #record(current: V1LeaseSpec | undefined): V1LeaseSpec {
-    const now = new V1MicroTime(Date.now());
+  #record(current: LeaseSpec | undefined): LeaseSpec {
+    const now = microTime(Date.now());
     const renewing = current?.holderIdentity === this.#identity;
     const transitions = current?.leaseTransitions ?? 0;
     return {
@@ -242,8 +230,8 @@ export class LeaderElector {
     const record = JSON.stringify([
       holder,
       durationSec,
-      timeText(spec.acquireTime),
-      timeText(spec.renewTime),
+      spec.acquireTime ?? '',
+      spec.renewTime ?? '',
       spec.leaseTransitions ?? 0,
     ]);
     if (this.#observed?.record !== record) this.#observed = { record, holder, durationSec, at: monotonicNow() };
@@ -259,19 +247,12 @@ export class LeaderElector {
     for (let attempt = 0; attempt < 2 && this.#lease; attempt++) {
       const lease: V1Lease = this.#lease;
       if (lease.spec?.holderIdentity !== this.#identity) return;
-      const now = new V1MicroTime(Date.now());
+      const now = microTime(Date.now());
       try {
-        await this.#api.replaceNamespacedLease(
-          {
-            name: this.#name,
-            namespace: this.#namespace,
-            body: {
-              ...lease,
-              spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
-            },
-          },
-          timeoutOptions(this.#renewDeadlineMs),
-        );
+        await this.#api.request('PUT', this.#leasePath(this.#name), {
+          timeoutMs: this.#renewDeadlineMs,
+          body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now } },
+        });
         this.#lease = undefined;
         this.#logger.info('released leadership');
         return;
@@ -282,16 +263,18 @@ export class LeaderElector {
         }
         // A renewal we gave up on may have landed after all: read the current version and try once more.
         try {
-          this.#lease = await this.#api.readNamespacedLease(
-            { name: this.#name, namespace: this.#namespace },
-            timeoutOptions(this.#renewDeadlineMs),
-          );
+          this.#lease = await this.#api.request<V1Lease>('GET', this.#leasePath(this.#name), { timeoutMs: this.#renewDeadlineMs });
         } catch (readErr) {
           this.#logger.warn({ err: readErr }, 'releasing the lease failed; a successor waits for it to expire');
           return;
         }
       }
     }
+  }
+
+  #leasePath(name?: string): string {
+    const collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.#namespace)}/leases`;
+    return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
   }
 
   #setLeading(leading: boolean): void {

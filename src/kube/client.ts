@@ -1,16 +1,10 @@
 // The narrow slice of the Kubernetes API the reconcilers write through. Reads come from informer caches; every
 // write is counted in keyless_kubernetes_writes_total so tests and benchmarks can prove steady state costs none.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1ServiceAccount,
-} from '@kubernetes/client-node';
+import type { AuthenticationV1TokenRequest, CoreV1Event, V1ServiceAccount } from '@kubernetes/client-node';
 import { CLOUD_ACCOUNT_PLURAL, FIELD_MANAGER, GROUP, VERSION, WORKLOAD_IDENTITY_PLURAL } from '../api/constants.ts';
 import type { CloudAccount, CloudAccountStatus, WorkloadIdentity, WorkloadIdentityStatus } from '../api/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { PATCH, type KubeApi } from './api.ts';
 
 /**
  * A server-side apply refused because another field manager owns a field with another value (kubectl annotate,
@@ -72,68 +66,42 @@ export interface KubePort {
   requestServiceAccountToken(namespace: string, name: string, audience: string, expirationSeconds: number): Promise<string>;
 }
 
-export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstance: string): KubePort {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const core = kc.makeApiClient(CoreV1Api);
-  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+export function createKubePort(api: KubeApi, metrics: Metrics, reportingInstance: string): KubePort {
   const counted = (resource: string, verb: string) => metrics.k8sWrites.inc({ resource, verb });
+  const identityPath = (wi: WorkloadIdentity) =>
+    `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(wi.metadata.namespace ?? '')}/${WORKLOAD_IDENTITY_PLURAL}/${encodeURIComponent(wi.metadata.name)}`;
+  const accountPath = (account: CloudAccount) => `/apis/${GROUP}/${VERSION}/${CLOUD_ACCOUNT_PLURAL}/${encodeURIComponent(account.metadata.name)}`;
+  const core = (namespace: string, resource: string, name?: string) =>
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+  const query = { fieldManager: FIELD_MANAGER };
 
   return {
     async replaceWorkloadIdentityStatus(wi, status) {
       counted(WORKLOAD_IDENTITY_PLURAL, 'patch-status');
-      await custom.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: WORKLOAD_IDENTITY_PLURAL,
-          namespace: wi.metadata.namespace ?? '',
-          name: wi.metadata.name,
-          fieldManager: FIELD_MANAGER,
-          body: [{ op: 'add', path: '/status', value: status }],
-        },
-        jsonPatch,
-      );
+      await api.request('PATCH', `${identityPath(wi)}/status`, { query, contentType: PATCH.json, body: [{ op: 'add', path: '/status', value: status }] });
     },
 
     async setWorkloadIdentityFinalizers(wi, finalizers) {
       counted(WORKLOAD_IDENTITY_PLURAL, 'patch-finalizers');
-      return (await custom.patchNamespacedCustomObject(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: WORKLOAD_IDENTITY_PLURAL,
-          namespace: wi.metadata.namespace ?? '',
-          name: wi.metadata.name,
-          fieldManager: FIELD_MANAGER,
-          body: { metadata: { finalizers, resourceVersion: wi.metadata.resourceVersion } },
-        },
-        mergePatch,
-      )) as WorkloadIdentity;
+      return api.request<WorkloadIdentity>('PATCH', identityPath(wi), {
+        query,
+        contentType: PATCH.merge,
+        body: { metadata: { finalizers, resourceVersion: wi.metadata.resourceVersion } },
+      });
     },
 
     async replaceCloudAccountStatus(account, status) {
       counted(CLOUD_ACCOUNT_PLURAL, 'patch-status');
-      await custom.patchClusterCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: CLOUD_ACCOUNT_PLURAL, name: account.metadata.name, fieldManager: FIELD_MANAGER, body: [{ op: 'add', path: '/status', value: status }] },
-        jsonPatch,
-      );
+      await api.request('PATCH', `${accountPath(account)}/status`, { query, contentType: PATCH.json, body: [{ op: 'add', path: '/status', value: status }] });
     },
 
     async setCloudAccountFinalizers(account, finalizers) {
       counted(CLOUD_ACCOUNT_PLURAL, 'patch-finalizers');
-      await custom.patchClusterCustomObject(
-        {
-          group: GROUP,
-          version: VERSION,
-          plural: CLOUD_ACCOUNT_PLURAL,
-          name: account.metadata.name,
-          fieldManager: FIELD_MANAGER,
-          body: { metadata: { finalizers, resourceVersion: account.metadata.resourceVersion } },
-        },
-        mergePatch,
-      );
+      await api.request('PATCH', accountPath(account), {
+        query,
+        contentType: PATCH.merge,
+        body: { metadata: { finalizers, resourceVersion: account.metadata.resourceVersion } },
+      });
     },
 
     async applyServiceAccountAnnotations(sa, annotations, fieldManager, opts) {
@@ -141,20 +109,15 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
       const name = sa.metadata?.name ?? '';
       const namespace = sa.metadata?.namespace ?? '';
       try {
-        await core.patchNamespacedServiceAccount(
-          {
-            name,
-            namespace,
-            fieldManager,
-            ...(opts?.force ? { force: true } : {}),
-            body: {
-              apiVersion: 'v1',
-              kind: 'ServiceAccount',
-              metadata: { name, namespace, uid: sa.metadata?.uid, ...(Object.keys(annotations).length ? { annotations } : {}) },
-            },
+        await api.request('PATCH', core(namespace, 'serviceaccounts', name), {
+          query: { fieldManager, ...(opts?.force ? { force: true } : {}) },
+          contentType: PATCH.apply,
+          body: {
+            apiVersion: 'v1',
+            kind: 'ServiceAccount',
+            metadata: { name, namespace, uid: sa.metadata?.uid, ...(Object.keys(annotations).length ? { annotations } : {}) },
           },
-          apply,
-        );
+        });
       } catch (err) {
         const conflicts = fieldConflicts(err);
         if (conflicts) throw new FieldConflictError(conflicts, { cause: err });
@@ -165,38 +128,39 @@ export function createKubePort(kc: KubeConfig, metrics: Metrics, reportingInstan
     async requestServiceAccountToken(namespace, name, audience, expirationSeconds) {
       // Nothing is stored: a TokenRequest creates no object. Counted all the same, as a call that changes nothing.
       counted('serviceaccounts/token', 'create');
-      const answer = await core.createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences: [audience], expirationSeconds } } });
+      const body: AuthenticationV1TokenRequest = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } };
+      const answer = await api.request<AuthenticationV1TokenRequest>('POST', `${core(namespace, 'serviceaccounts', name)}/token`, { body });
       return answer.status?.token ?? '';
     },
 
     async recordEvent(target, type, reason, message) {
       counted('events', 'create');
-      const now = new Date();
+      const now = new Date().toISOString();
       const namespace = target.metadata.namespace ?? 'default';
-      await core.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { generateName: `${target.metadata.name}.`, namespace },
-          involvedObject: {
-            apiVersion: target.apiVersion,
-            kind: target.kind,
-            name: target.metadata.name,
-            namespace: target.metadata.namespace,
-            uid: target.metadata.uid,
-            resourceVersion: target.metadata.resourceVersion,
-          },
-          type,
-          reason,
-          // The API limits event messages to 1 KiB.
-          message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
-          source: { component: 'keyless' },
-          reportingComponent: 'keyless.dev/operator',
-          reportingInstance,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
+      const event: Omit<CoreV1Event, 'firstTimestamp' | 'lastTimestamp'> & { firstTimestamp: string; lastTimestamp: string } = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${target.metadata.name}.`, namespace },
+        involvedObject: {
+          apiVersion: target.apiVersion,
+          kind: target.kind,
+          name: target.metadata.name,
+          namespace: target.metadata.namespace,
+          uid: target.metadata.uid,
+          resourceVersion: target.metadata.resourceVersion,
         },
-      });
+        type,
+        reason,
+        // The API limits event messages to 1 KiB.
+        message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
+        source: { component: 'keyless' },
+        reportingComponent: 'keyless.dev/operator',
+        reportingInstance,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      };
+      await api.request('POST', core(namespace, 'events'), { body: event });
     },
   };
 }

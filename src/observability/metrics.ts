@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export type ReconcileResult = 'success' | 'error' | 'conflict' | 'terminal';
 export const RECONCILE_RESULTS: readonly ReconcileResult[] = ['success', 'error', 'conflict', 'terminal'];
 
-export type InformerRestartReason = 'error' | 'stall';
+export type InformerRestartReason = 'error' | 'stall' | 'expired';
 
 export class Metrics {
   readonly registry: Registry;
@@ -53,7 +53,7 @@ export class Metrics {
     });
     this.informerRestarts = new Counter({
       name: 'keyless_informer_restarts_total',
-      help: 'Informer restarts (fresh list and watch), by resource and reason (error, stall).',
+      help: 'Informer restarts (fresh list and watch), by resource and reason (error, stall, expired).',
       labelNames: ['resource', 'reason'],
       registers,
     });

@@ -4,7 +4,7 @@ import type { V1ManagedFieldsEntry, V1Namespace, V1ServiceAccount } from '@kuber
 import { FINALIZER, serviceAccountFieldManager } from '../api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
 import type { ResourceWatch } from '../controller/informer.ts';
-import { wireTriggers } from './triggers.ts';
+import { IDENTITY_COUNT_DELAY_MS, wireTriggers } from './triggers.ts';
 
 /** Just enough of ResourceWatch for wireTriggers: a map, and its change and delete handlers. */
 class FakeWatch<T extends { metadata?: { name?: string; namespace?: string } }> {
@@ -26,6 +26,10 @@ class FakeWatch<T extends { metadata?: { name?: string; namespace?: string } }> 
   set(obj: T): void {
     this.objects.set(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, obj);
     for (const h of this.#changed) h(obj);
+  }
+  delete(obj: T): void {
+    this.objects.delete(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`);
+    for (const h of this.#deleted) h(obj);
   }
   asWatch(): ResourceWatch<T> {
     return this as unknown as ResourceWatch<T>;
@@ -55,23 +59,38 @@ const ROLE_ARN = 'eks.amazonaws.com/role-arn';
 describe('wireTriggers', () => {
   let identities: FakeWatch<WorkloadIdentity>;
   let serviceAccounts: FakeWatch<V1ServiceAccount>;
+  let accounts: FakeWatch<CloudAccount>;
   let enqueued: string[];
+  let recounts: string[];
 
   beforeEach(() => {
     identities = new FakeWatch<WorkloadIdentity>();
     serviceAccounts = new FakeWatch<V1ServiceAccount>();
+    accounts = new FakeWatch<CloudAccount>();
     enqueued = [];
+    recounts = [];
     wireTriggers({
       identities: identities.asWatch(),
-      accounts: new FakeWatch<CloudAccount>().asWatch(),
+      accounts: accounts.asWatch(),
       serviceAccounts: serviceAccounts.asWatch(),
       namespaces: new FakeWatch<V1Namespace>().asWatch(),
       identityController: { enqueue: (key) => enqueued.push(key) },
-      accountController: { enqueue: () => undefined },
+      accountController: { enqueue: (key) => recounts.push(`now ${key}`), enqueueAfter: (key, ms) => recounts.push(`after ${ms} ${key}`) },
     });
     identities.set(identity());
     serviceAccounts.set(serviceAccount({}));
     enqueued = [];
+  });
+
+  it('coalesces the CloudAccount recount after identities come and go, unless the account waits to be deleted', () => {
+    recounts = [];
+    identities.set(identity({ name: 'second' }));
+    identities.delete(identity({ name: 'second' }));
+    assert.deepEqual(recounts, [`after ${IDENTITY_COUNT_DELAY_MS} prod`, `after ${IDENTITY_COUNT_DELAY_MS} prod`]);
+    recounts = [];
+    accounts.objects.set('prod', { apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name: 'prod', deletionTimestamp: new Date() }, spec: {} });
+    identities.delete(identity());
+    assert.deepEqual(recounts, ['now prod'], 'the account finalizer waits for this count');
   });
 
   it('does not reconcile again when the only change is the finalizer the operator just added', () => {

@@ -13,6 +13,16 @@ interface Enqueue {
   enqueue(key: string): void;
 }
 
+interface DelayedEnqueue extends Enqueue {
+  enqueueAfter(key: string, ms: number): void;
+}
+
+/**
+ * How long a CloudAccount waits after a WorkloadIdentity comes or goes before it recounts its identities: a burst
+ * of creates or deletes is one status write, not one per identity (a delete-all of 10,000 was 7,780 writes).
+ */
+export const IDENTITY_COUNT_DELAY_MS = 5_000;
+
 /**
  * Calls `handler` only when `fingerprint(obj)` differs from the last one seen for that object — or when
  * `meaningful` says so, for fingerprints that must tell our own writes from anyone else's; `first` tells whether
@@ -69,19 +79,24 @@ export function wireTriggers(opts: {
   serviceAccounts: ResourceWatch<V1ServiceAccount>;
   namespaces: ResourceWatch<V1Namespace>;
   identityController: Enqueue;
-  accountController: Enqueue;
+  accountController: DelayedEnqueue;
 }): void {
   const { identities, accounts, serviceAccounts, namespaces, identityController, accountController } = opts;
   const identitiesOf = (cache: Cache<WorkloadIdentity>, match: (wi: WorkloadIdentity) => boolean) => {
     for (const wi of cache.list()) if (match(wi)) identityController.enqueue(objectKey(wi));
+  };
+  // The account's status counts its identities. An account being deleted waits for its last identity to go, so it
+  // looks at once; any other recount is coalesced.
+  const recount = (name: string) => {
+    if (accounts.get(name)?.metadata.deletionTimestamp) accountController.enqueue(name);
+    else accountController.enqueueAfter(name, IDENTITY_COUNT_DELAY_MS);
   };
 
   const wi = onMeaningfulChange(
     identityFingerprint,
     (obj: WorkloadIdentity, first) => {
       identityController.enqueue(objectKey(obj));
-      // The account's status counts its identities.
-      if (first) accountController.enqueue(obj.spec.cloudAccountRef.name);
+      if (first) recount(obj.spec.cloudAccountRef.name);
     },
     identityChanged,
   );
@@ -100,7 +115,7 @@ export function wireTriggers(opts: {
   identities.onDelete((obj) => {
     wi.deleted(obj);
     claim.deleted(obj);
-    accountController.enqueue(obj.spec.cloudAccountRef.name);
+    recount(obj.spec.cloudAccountRef.name);
     // A WorkloadIdentity that lost a conflict for this ServiceAccount may now take over.
     identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata.namespace && o.spec.serviceAccountName === obj.spec.serviceAccountName);
   });

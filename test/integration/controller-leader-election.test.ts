@@ -7,7 +7,7 @@ import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import pino from 'pino';
 import { LeaderElector } from '../../src/controller/leader-election.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import { eventually, freshNamespace, kubeConfig } from '../support/cluster.ts';
+import { eventually, freshNamespace, kubeApi, kubeConfig } from '../support/cluster.ts';
 
 const logger = pino({ level: process.env['KEYLESS_TEST_LOG_LEVEL'] ?? 'silent' });
 
@@ -40,7 +40,7 @@ describe('LeaderElector', { timeout: 120_000 }, () => {
   function candidate(identity: string, leaseName: string): Candidate {
     const metrics = new Metrics();
     const elector = new LeaderElector({
-      kc,
+      api: kubeApi(),
       namespace,
       name: leaseName,
       identity,

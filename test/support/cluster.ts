@@ -8,6 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeApi } from '../../src/kube/api.ts';
+import { connectionFromKubeconfig } from '../../src/kube/kubeconfig.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -23,6 +25,12 @@ export function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath());
   return kc;
+}
+
+/** The operator's own API client for the test cluster; `server` reaches it another way (a proxy on loopback). */
+export function kubeApi(server?: string): KubeApi {
+  const connection = connectionFromKubeconfig(kubeconfigPath());
+  return new KubeApi(server ? { ...connection, server } : connection);
 }
 
 /** A KubeConfig for the same cluster that authenticates with a bearer token instead of the admin certificate. */
@@ -139,3 +147,18 @@ export async function installCrds(): Promise<void> {
     'crd/cloudaccounts.keyless.dev',
   ]);
 }
+
+/**
+ * Resolves once CloudAccount `account` counts exactly the WorkloadIdentities that name it. The operator coalesces
+ * that recount after identities come and go (src/reconciler/triggers.ts), so a test measuring steady state waits
+ * for it first; otherwise the late recount lands in its window as a write.
+ */
+export async function identityCountSettled(account: string): Promise<void> {
+  await eventually(`CloudAccount ${account} to count its identities`, async () => {
+    const identities = JSON.parse((await kubectl(['get', 'workloadidentities', '-A', '-o', 'json'])).stdout) as { items: { spec: { cloudAccountRef: { name: string } } }[] };
+    const counted = JSON.parse((await kubectl(['get', 'cloudaccount', account, '-o', 'json'])).stdout) as { status?: { identities?: number } };
+    const expected = identities.items.filter((wi) => wi.spec.cloudAccountRef.name === account).length;
+    return counted.status?.identities === expected ? true : undefined;
+  });
+}
+

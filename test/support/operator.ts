@@ -1,6 +1,7 @@
 // Runs the real operator (node src/main.ts) as a child process for end-to-end tests, authenticated as its own
 // ServiceAccount bound to the shipped ClusterRole — not as cluster admin — so missing or excessive RBAC shows up.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +55,8 @@ export interface RunningOperator {
   logFile: string;
   /** The value of a counter/gauge series from /metrics, summed over series whose labels include `labels`. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** The JSON log lines written so far whose `msg` is `msg`. */
+  logged(msg: string): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -121,11 +124,25 @@ export async function startOperator(opts: { name: string; kubeconfig: string; en
     return sum;
   };
 
+  const logged = async (msg: string) => {
+    const lines: Record<string, unknown>[] = [];
+    for (const line of (await readFile(logFile, 'utf8')).split('\n')) {
+      if (!line.includes(`"msg":"${msg}"`)) continue;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line cut off by a kill
+      }
+    }
+    return lines;
+  };
+
   return {
     port,
     process: child,
     logFile,
     metric,
+    logged,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -1,17 +1,14 @@
 // One set of ARM clients per CloudAccount, sharing that account's read and write budgets (DESIGN §5), its role-name
 // cache, and — across all accounts — the per-identity queue for federated-credential writes.
-import { AuthorizationManagementClient } from '@azure/arm-authorization';
-import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import type { TokenCredential } from '@azure/core-auth';
-import { DefaultAzureCredential } from '@azure/identity';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
-import { createAuthorizationPort, createMsiPort } from './arm-client.ts';
+import { lazyPort } from '../lazy-port.ts';
 import type { AuthorizationPort, MsiPort } from './arm-port.ts';
 import type { AzureConfig } from './config.ts';
 import { classifyAzureError } from './errors.ts';
-import { createAzureExchangePort, type AzureExchangePort } from './exchange-port.ts';
+import type { AzureExchangePort } from './exchange-port.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 
 export interface AzureAccountClients {
@@ -39,15 +36,16 @@ const staticCredential: TokenCredential = {
 export function azureClientCache(opts: AzureClientOptions): (account: CloudAccount) => AzureAccountClients {
   const cache = new Map<string, { key: string; clients: AzureAccountClients }>();
   const credentialWrites = new KeyedMutex();
-  let credential: TokenCredential | undefined;
+  let credential: Promise<TokenCredential> | undefined;
+  // Built on first use, so an operator without Azure accounts never loads the SDK or probes for Azure credentials.
+  const credentialFor = async (): Promise<TokenCredential> =>
+    opts.config.credential === 'static' ? staticCredential : new (await import('@azure/identity')).DefaultAzureCredential();
   return (account) => {
     const spec = account.spec.azure;
     if (!spec) throw new Error(`CloudAccount ${account.metadata.name} has no spec.azure`);
     const key = `${spec.subscriptionId}/${spec.resourceGroup}`.toLowerCase();
     const cached = cache.get(account.metadata.name);
     if (cached?.key === key) return cached.clients;
-    // Built on first use, so an operator without Azure accounts never probes for Azure credentials.
-    credential ??= opts.config.credential === 'static' ? staticCredential : new DefaultAzureCredential();
     const clientOptions = {
       endpoint: opts.config.endpoint,
       // 429 with Retry-After is retried by the SDK; 429 without it is not (cloud-apis.md §5) and reaches the
@@ -57,9 +55,15 @@ export function azureClientCache(opts: AzureClientOptions): (account: CloudAccou
     };
     const call = instrumentedCall('azure', callBudget(opts.budget), opts.metrics, classifyAzureError, { timeoutMs: opts.callTimeoutMs, endpoint: opts.config.endpoint });
     const clients: AzureAccountClients = {
-      msi: createMsiPort(new ManagedServiceIdentityClient(credential, spec.subscriptionId, clientOptions), spec.resourceGroup, call),
-      authorization: createAuthorizationPort(new AuthorizationManagementClient(credential, spec.subscriptionId, clientOptions), call),
-      exchange: createAzureExchangePort(call, opts.config.authorityHost),
+      msi: lazyPort(async () => {
+        const [{ ManagedServiceIdentityClient }, { createMsiPort }] = await Promise.all([import('@azure/arm-msi'), import('./arm-client.ts')]);
+        return createMsiPort(new ManagedServiceIdentityClient(await (credential ??= credentialFor()), spec.subscriptionId, clientOptions), spec.resourceGroup, call);
+      }),
+      authorization: lazyPort(async () => {
+        const [{ AuthorizationManagementClient }, { createAuthorizationPort }] = await Promise.all([import('@azure/arm-authorization'), import('./arm-client.ts')]);
+        return createAuthorizationPort(new AuthorizationManagementClient(await (credential ??= credentialFor()), spec.subscriptionId, clientOptions), call);
+      }),
+      exchange: lazyPort(async () => (await import('./exchange-port.ts')).createAzureExchangePort(call, opts.config.authorityHost)),
       credentialWrites,
       roleIds: new Map(),
     };

@@ -1,16 +1,13 @@
 // One set of AWS clients per CloudAccount, each service with its own read and write budget (DESIGN §5: token buckets
 // per cloud account bound the call rate so bursts are absorbed here instead of surfacing as Throttling). IAM and EKS
 // throttle independently, so a Pod Identity association never spends IAM's write budget.
-import { EKSClient } from '@aws-sdk/client-eks';
-import { IAMClient } from '@aws-sdk/client-iam';
-import { STSClient } from '@aws-sdk/client-sts';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
 import { classifyAwsError } from './errors.ts';
-import { createEksPort, type EksPort } from './eks-port.ts';
-import { createExchangePort, type ExchangePort } from './exchange-port.ts';
-import { createIamPort } from './iam-client.ts';
+import { lazyPort } from '../lazy-port.ts';
+import type { EksPort } from './eks-port.ts';
+import type { ExchangePort } from './exchange-port.ts';
 import type { IamPort } from './iam-port.ts';
 
 export interface AwsAccountClients {
@@ -37,16 +34,25 @@ export function awsClientCache(opts: AwsClientOptions): (account: CloudAccount) 
     const cached = cache.get(account.metadata.name);
     if (cached?.region === region) return cached.clients;
     const callTo = (endpoint: string) => instrumentedCall('aws', callBudget(opts.budget), opts.metrics, classifyAwsError, { timeoutMs: opts.callTimeoutMs, endpoint });
+    // Each SDK loads on its port's first call: EKS only with Pod Identity, STS only with verification.
+    const iamCall = callTo(opts.endpoints.iam ?? 'https://iam.amazonaws.com');
+    const eksCall = callTo(opts.endpoints.eks ?? `https://eks.${region}.amazonaws.com`);
+    // The regional STS endpoint, as pods use it (AWS_STS_REGIONAL_ENDPOINTS=regional).
+    const stsCall = callTo(opts.endpoints.sts ?? `https://sts.${region}.amazonaws.com`);
+    const eksAuthEndpoint = opts.endpoints.eksAuth ?? `https://eks-auth.${region}.api.aws`;
+    const eksAuthCall = callTo(eksAuthEndpoint);
     const clients = {
-      iam: createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.iam ?? 'https://iam.amazonaws.com')),
-      eks: createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), callTo(opts.endpoints.eks ?? `https://eks.${region}.amazonaws.com`)),
-      // The regional STS endpoint, as pods use it (AWS_STS_REGIONAL_ENDPOINTS=regional).
-      exchange: createExchangePort({
-        sts: new STSClient({ region, maxAttempts: opts.maxAttempts }),
-        stsCall: callTo(opts.endpoints.sts ?? `https://sts.${region}.amazonaws.com`),
-        eksAuthEndpoint: opts.endpoints.eksAuth ?? `https://eks-auth.${region}.api.aws`,
-        eksAuthCall: callTo(opts.endpoints.eksAuth ?? `https://eks-auth.${region}.api.aws`),
-        region,
+      iam: lazyPort<IamPort>(async () => {
+        const [{ IAMClient }, { createIamPort }] = await Promise.all([import('@aws-sdk/client-iam'), import('./iam-client.ts')]);
+        return createIamPort(new IAMClient({ region, maxAttempts: opts.maxAttempts }), iamCall);
+      }),
+      eks: lazyPort<EksPort>(async () => {
+        const [{ EKSClient }, { createEksPort }] = await Promise.all([import('@aws-sdk/client-eks'), import('./eks-port.ts')]);
+        return createEksPort(new EKSClient({ region, maxAttempts: opts.maxAttempts }), eksCall);
+      }),
+      exchange: lazyPort<ExchangePort>(async () => {
+        const [{ STSClient }, { createExchangePort }] = await Promise.all([import('@aws-sdk/client-sts'), import('./exchange-port.ts')]);
+        return createExchangePort({ sts: new STSClient({ region, maxAttempts: opts.maxAttempts }), stsCall, eksAuthEndpoint, eksAuthCall, region });
       }),
     };
     cache.set(account.metadata.name, { region, clients });

@@ -1,13 +1,14 @@
 // One GcpPort per CloudAccount, sharing that account's read and write budgets.
 // Production authenticates with Application Default Credentials (on GKE: the operator's own Workload Identity);
 // an emulator endpoint switches every client to it with a fixed access token and no credential lookup.
-import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
+import type { AuthClient, GoogleAuth } from 'google-auth-library';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
 import { classifyGcpError } from './errors.ts';
-import { createGcpPort, DEFAULT_ROOT_URLS, type RootUrls } from './gcp-client.ts';
-import { createGcpExchangePort, DEFAULT_EXCHANGE_URLS, type GcpExchangePort } from './exchange-port.ts';
+import { lazyPort } from '../lazy-port.ts';
+import type { RootUrls } from './gcp-client.ts';
+import type { GcpExchangePort } from './exchange-port.ts';
 import type { GcpPort } from './gcp-port.ts';
 
 export interface GcpClientOptions {
@@ -34,18 +35,18 @@ export function gcpClientEnv(env: Record<string, string | undefined>): Pick<GcpC
   return { endpoint, accessToken: env['KEYLESS_GCP_ACCESS_TOKEN'] || 'keyless-emulator' };
 }
 
-function authFor(opts: GcpClientOptions): AuthClient | GoogleAuth {
+async function authFor(opts: GcpClientOptions): Promise<AuthClient | GoogleAuth> {
+  const { GoogleAuth, OAuth2Client } = await import('google-auth-library');
   if (!opts.endpoint) return new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
   const client = new OAuth2Client();
   client.setCredentials({ access_token: opts.accessToken, expiry_date: Date.now() + 100 * 365 * 24 * 3600 * 1000 });
   return client;
 }
 
+/** The Google clients load (with google-auth-library and the @googleapis packages) on the first call of a GCP account. */
 export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) => GcpAccountClients {
-  const auth = authFor(opts);
+  let auth: Promise<AuthClient | GoogleAuth> | undefined;
   const root = opts.endpoint?.replace(/\/*$/, '/');
-  const rootUrls: RootUrls = root ? { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root } : DEFAULT_ROOT_URLS;
-  const exchangeUrls = root ? { sts: root, iamcredentials: root } : DEFAULT_EXCHANGE_URLS;
   // In production each API has its own host; the operation in a timeout message says which one.
   const endpoint = opts.endpoint ?? 'https://*.googleapis.com';
   const cache = new Map<string, GcpAccountClients>();
@@ -53,7 +54,17 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
     const cached = cache.get(account.metadata.name);
     if (cached) return cached;
     const call = instrumentedCall('gcp', callBudget(opts.budget), opts.metrics, classifyGcpError, { timeoutMs: opts.callTimeoutMs, endpoint });
-    const clients = { gcp: createGcpPort(auth, call, rootUrls), exchange: createGcpExchangePort(call, exchangeUrls) };
+    const clients = {
+      gcp: lazyPort(async () => {
+        const { createGcpPort, DEFAULT_ROOT_URLS } = await import('./gcp-client.ts');
+        const rootUrls: RootUrls = root ? { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root } : DEFAULT_ROOT_URLS;
+        return createGcpPort(await (auth ??= authFor(opts)), call, rootUrls);
+      }),
+      exchange: lazyPort(async () => {
+        const { createGcpExchangePort, DEFAULT_EXCHANGE_URLS } = await import('./exchange-port.ts');
+        return createGcpExchangePort(call, root ? { sts: root, iamcredentials: root } : DEFAULT_EXCHANGE_URLS);
+      }),
+    };
     cache.set(account.metadata.name, clients);
     return clients;
   };

@@ -19,7 +19,7 @@ export function ownerOf(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity)
  * Revokes everything `record` names: our ServiceAccount annotations first (no new pod is pointed at an identity
  * about to disappear), then the provider's trust, grants and identity, through the account the record names.
  */
-export async function revokeRecord(d: WorkloadIdentityReconcilerDeps, reporter: Reporter, wi: WorkloadIdentity, record: ProvisionedRecord): Promise<Revoked> {
+export async function revokeRecord(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity, record: ProvisionedRecord): Promise<Revoked> {
   const unbound = await unbindServiceAccount(d, wi, record);
   const account = accountForRecord(record, d.accounts.get(record.cloudAccount));
   const provider = d.providers.providerFor(account, record.cloud, record.mechanism);
@@ -27,7 +27,6 @@ export async function revokeRecord(d: WorkloadIdentityReconcilerDeps, reporter: 
     throw new TerminalError(`This version of Keyless cannot revoke ${record.cloud} objects of mechanism ${record.mechanism}; run a version that can, or set spec.deletionPolicy: Orphan.`);
   }
   const revoked = await provider.revoke(record, ownerOf(d, wi));
-  for (const change of revoked.changes) await reporter.event(wi, 'Normal', change.action, change.message);
   return unbound ? { ...revoked, message: `${revoked.message}; ${unbound}` } : revoked;
 }
 

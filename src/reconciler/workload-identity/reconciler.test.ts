@@ -71,6 +71,42 @@ describe('WorkloadIdentityReconciler', () => {
       assert.equal(condition(wi, 'Ready')?.reason, REASON.Reconciling);
     });
 
+    it('creates with at most 4 Kubernetes writes and deletes with at most 2, Events included', async () => {
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      await h.settle(KEY);
+      assert.deepEqual(h.cluster.writes, [`finalizers:workloadidentities/${KEY}`, `status:workloadidentities/${KEY}`, 'apply:serviceaccounts/shop/catalog-sa', `status:workloadidentities/${KEY}`]);
+      assert.deepEqual(h.cluster.events, [], 'a first provisioning is routine: its progress is in the conditions');
+      h.cluster.writes.length = 0;
+      h.cluster.deleteIdentity(KEY);
+      await h.settle(KEY);
+      assert.equal(h.cluster.identity(KEY), undefined);
+      assert.equal(cloud.identities.size, 0);
+      assert.deepEqual(h.cluster.writes, ['apply:serviceaccounts/shop/catalog-sa', `finalizers:workloadidentities/${KEY}`]);
+      assert.deepEqual(h.cluster.events, []);
+    });
+
+    it('does not revoke twice when a reconcile queued during the delete reads the object from a lagging cache', async () => {
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      await h.settle(KEY);
+      h.cluster.deleteIdentity(KEY);
+      // The informer will not deliver the deletion for a while: it keeps showing the object, finalizer and all.
+      h.cluster.lag(KEY);
+      await h.reconcile(KEY);
+      assert.equal(cloud.identities.size, 0);
+      cloud.calls.length = 0;
+      await h.reconcile(KEY);
+      assert.deepEqual(cloud.calls, [], 'no second revoke (and so no second annotation apply or finalizer patch)');
+    });
+
+    it('still records Events for changes to an identity that exists: a spec edit and a drift repair', async () => {
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
+      await h.settle(KEY);
+      h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject', 's3:PutObject']).build());
+      await h.settle(KEY);
+      assert.ok(h.cluster.events.length > 0, 'the spec change is an Event');
+      assert.ok(h.cluster.events.every((e) => e.type === 'Normal'));
+    });
+
     it('writes nothing to Kubernetes or the cloud identity in steady state', async () => {
       h.cluster.applyIdentity(aWorkloadIdentity('catalog').aws(['s3:GetObject']).build());
       await h.settle(KEY);

@@ -85,6 +85,9 @@ export class WorkloadIdentityReconciler {
   async #converge(original: WorkloadIdentity): Promise<ReconcileOutcome | void> {
     let wi = original;
     let record = recordOf(wi);
+    // A first provisioning is routine: its progress is in the conditions, and a Normal Event per step would double
+    // the Kubernetes writes of every new identity (docs/benchmarks.md). Failures, drift and revocations still have Events.
+    const routine = !record && !wi.status?.identity;
     const plan = await this.#plan(wi, record);
 
     // What the record holds and this plan does not continue goes first, whether or not the new side can be made.
@@ -110,7 +113,7 @@ export class WorkloadIdentityReconciler {
     if (result.error !== undefined || !result.provisioned) return this.#providerFailure(wi, base, result.record, result.error);
     const provisioned = result.provisioned;
 
-    await this.#report.changes(wi, provisioned.changes);
+    if (!routine) await this.#report.changes(wi, provisioned.changes);
     const bound = await bindServiceAccount(this.#d, wi, cloud, provisioned);
     const status: WorkloadIdentityStatus = { ...base, ...provisioned.status };
     const workloads = bound.outcome.ok ? await workloadsUpToDate(this.#d, this.#report, wi, plan.provider.pods, status) : undefined;
@@ -155,7 +158,9 @@ export class WorkloadIdentityReconciler {
         readyMessage: `Pods using ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName} can use ${provisioned.status.identity ?? 'the identity'} (subject ${ctx.subject}). ${provisioned.messages.trust}. Pods started before this identity was ready get credentials only after a restart (kubectl rollout restart).`,
       },
       { ...status, provisioned: now },
+      { routine },
     );
+    if (routine) this.#d.logger.info({ workloadIdentity: `${ctx.namespace}/${wi.metadata.name}`, identity: provisioned.status.identity, changes: provisioned.changes.map((c) => c.message) }, 'provisioned');
     // Converged as far as the cloud goes, but a migration waits for pods to restart, or the cloud has yet to honour a
     // new trust: look again soon.
     const soon = [provisioned.waitingFor ? MIGRATION_POLL_MS : undefined, verification?.againMs].filter((ms): ms is number => ms !== undefined);
@@ -203,7 +208,7 @@ export class WorkloadIdentityReconciler {
       this.#report.status(wi, { steps: {}, blocked: { reason, message }, readyMessage: '' }, { ...keepIdentity(wi.status), provisioned: record });
     let result;
     try {
-      result = await revokeRecord(this.#d, this.#report, wi, record);
+      result = await revokeRecord(this.#d, wi, record);
     } catch (err) {
       if (err instanceof ObjectGone) throw err;
       await blocked(`${why} Revocation failed: ${err instanceof ProviderError || err instanceof TerminalError ? err.message : transient(err)}. Keyless retries with backoff.`);
@@ -236,7 +241,7 @@ export class WorkloadIdentityReconciler {
 
   async #finalize(wi: WorkloadIdentity): Promise<ReconcileOutcome | void> {
     const finalizers = wi.metadata.finalizers ?? [];
-    if (!finalizers.includes(FINALIZER)) return;
+    if (!finalizers.includes(FINALIZER) || this.#report.released(wi)) return;
     const record = recordOf(wi);
     const release = () => this.#report.finalizers(wi, finalizers.filter((f) => f !== FINALIZER));
     // Nothing was ever provisioned (the record is written before any cloud write): nothing to revoke.
@@ -252,7 +257,9 @@ export class WorkloadIdentityReconciler {
     }
     const revoked = await this.#revoke(wi, record, REASON.Deleting, 'Deleting:');
     if (!revoked) return { requeueAfterMs: REVOKE_POLL_MS };
-    await this.#report.event(wi, 'Normal', 'Revoked', revoked);
+    // The object is about to vanish: what went is logged rather than written as Events on it (a delete is then two
+    // Kubernetes writes, the annotation and the finalizer). A delete that cannot finish still says why in Ready.
+    this.#d.logger.info({ workloadIdentity: `${wi.metadata.namespace ?? ''}/${wi.metadata.name}`, revoked }, 'revoked on delete');
     await release();
   }
 }

@@ -1,7 +1,7 @@
 // Step 5 of a reconcile, and every write to the WorkloadIdentity itself: conditions built from what the reconcile
 // learned, status written once and only when it changed, Events on transitions. A WorkloadIdentity deleted while it
 // was being reconciled is a state, not an error: its writes raise ObjectGone, which ends the reconcile quietly.
-import { API_VERSION, CONDITION } from '../../api/constants.ts';
+import { API_VERSION, CONDITION, FINALIZER } from '../../api/constants.ts';
 import type { ProvisionedRecord, WorkloadIdentity, WorkloadIdentityStatus } from '../../api/types.ts';
 import { isNotFound } from '../../controller/errors.ts';
 import { deepEqual, findCondition, mergeConditions } from '../../domain/conditions.ts';
@@ -42,6 +42,11 @@ export class Reporter {
    * forget an object it created; reading the record from here closes that window.
    */
   readonly #records = new Map<string, { uid: string | undefined; record: ProvisionedRecord | undefined }>();
+  /**
+   * Objects whose finalizer this process released: gone for the API server, while the informer may still show them
+   * being deleted. A reconcile queued meanwhile (our own annotation removal triggers one) must not revoke again.
+   */
+  readonly #released = new Map<string, string | undefined>();
 
   constructor(d: WorkloadIdentityReconcilerDeps) {
     this.#d = d;
@@ -50,14 +55,15 @@ export class Reporter {
 
   /**
    * Builds conditions from `outcome` and writes `fields` with them, once, only if something changed; emits an Event
-   * when Ready moves. Returns the object as written, for a later write in the same reconcile.
+   * when Ready moves — except a `routine` Normal one (a first provisioning becoming Ready). Returns the object as
+   * written, for a later write in the same reconcile.
    */
-  async status(wi: WorkloadIdentity, outcome: Outcome, fields: WorkloadIdentityStatus): Promise<WorkloadIdentity> {
+  async status(wi: WorkloadIdentity, outcome: Outcome, fields: WorkloadIdentityStatus, opts: { routine?: boolean } = {}): Promise<WorkloadIdentity> {
     const conditions = mergeConditions(wi.status?.conditions, workloadIdentityConditions(outcome), wi.metadata.generation, this.#now());
     const written = await this.fields(wi, { ...fields, observedGeneration: wi.metadata.generation, conditions });
     const before = findCondition(wi.status?.conditions, CONDITION.ready);
     const after = findCondition(conditions, CONDITION.ready);
-    if (written !== wi && after && (before?.status !== after.status || before.reason !== after.reason)) {
+    if (written !== wi && after && (before?.status !== after.status || before.reason !== after.reason) && !(opts.routine && after.status === 'True')) {
       await this.event(wi, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message);
     }
     return written;
@@ -81,10 +87,19 @@ export class Reporter {
   /** Drops what this process remembers of an object that is gone. */
   forget(key: string): void {
     this.#records.delete(key);
+    this.#released.delete(key);
   }
 
   async finalizers(wi: WorkloadIdentity, finalizers: string[]): Promise<WorkloadIdentity> {
-    return onObject(() => this.#d.kube.setWorkloadIdentityFinalizers(wi, finalizers));
+    const written = await onObject(() => this.#d.kube.setWorkloadIdentityFinalizers(wi, finalizers));
+    if (wi.metadata.deletionTimestamp && !finalizers.includes(FINALIZER)) this.#released.set(keyOf(wi), wi.metadata.uid);
+    return written;
+  }
+
+  /** Whether this process already released the finalizer of this very object (same uid). */
+  released(wi: WorkloadIdentity): boolean {
+    const key = keyOf(wi);
+    return this.#released.has(key) && this.#released.get(key) === wi.metadata.uid;
   }
 
   async event(wi: WorkloadIdentity, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {

@@ -1,0 +1,123 @@
+// ResourceWatch's list+watch protocol against a scripted API server on loopback: paged lists, the transform on
+// every object, a watch the server ends resumed from the last resourceVersion (bookmarks included) without a
+// relist, and an expired watch (410 Gone) answered with a relist. The real API server's side is covered by
+// test/integration/controller-informer.test.ts.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { KubeApi } from '../kube/api.ts';
+import { Metrics } from '../observability/metrics.ts';
+import { ResourceWatch } from './informer.ts';
+
+interface Obj {
+  metadata: { name: string; namespace?: string; resourceVersion: string; managedFields?: { manager: string }[] };
+  data?: string;
+}
+
+const obj = (name: string, rv: number, data = ''): Obj => ({ metadata: { name, resourceVersion: String(rv), managedFields: [{ manager: 'kubectl' }] }, data });
+
+/** An API server whose answers the test scripts: lists by `continue` token, and one watch script per watch call. */
+class ScriptedServer {
+  readonly requests: string[] = [];
+  pages: Record<string, { items: Obj[]; continue?: string; resourceVersion: string }> = {};
+  watches: ((res: http.ServerResponse) => void)[] = [];
+  readonly #server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    this.requests.push(`${url.searchParams.get('watch') ? 'WATCH' : 'LIST'} ${url.searchParams.toString()}`);
+    if (url.searchParams.get('watch')) {
+      const script = this.watches.shift();
+      if (!script) return; // hang: no more scripted watches
+      res.writeHead(200, { 'content-type': 'application/json' });
+      script(res);
+      return;
+    }
+    const page = this.pages[url.searchParams.get('continue') ?? ''];
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ items: page?.items ?? [], metadata: { resourceVersion: page?.resourceVersion ?? '0', ...(page?.continue ? { continue: page.continue } : {}) } }));
+  });
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.#server.closeAllConnections();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+const line = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe('ResourceWatch protocol', () => {
+  const server = new ScriptedServer();
+  let api: KubeApi;
+  before(async () => {
+    const url = await server.listen();
+    api = new KubeApi({ server: url, tls: { rejectUnauthorized: true }, authorization: () => Promise.resolve(undefined), source: 'test' });
+  });
+  after(async () => {
+    api.close();
+    await server.close();
+  });
+
+  it('lists in pages, transforms every object, resumes an ended watch from the last version and relists only on 410', async () => {
+    server.pages = {
+      '': { items: [obj('a', 1)], continue: 'page2', resourceVersion: '' },
+      page2: { items: [obj('b', 2)], resourceVersion: '10' },
+    };
+    server.watches = [
+      (res) => {
+        res.write(line('ADDED', obj('c', 11)));
+        res.write(line('BOOKMARK', { metadata: { resourceVersion: '15' } }));
+        res.end(); // the API server's timeoutSeconds
+      },
+      (res) => {
+        res.write(line('MODIFIED', obj('a', 16, 'changed')));
+        res.end(line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 16 (20)' }));
+      },
+    ];
+    const metrics = new Metrics();
+    const watch = new ResourceWatch<Obj>({
+      name: 'things',
+      api,
+      path: '/api/v1/things',
+      transform: (o) => {
+        delete o.metadata.managedFields;
+        return o;
+      },
+      logger: pino({ level: 'silent' }),
+      metrics,
+    });
+    const changes: string[] = [];
+    watch.onChange((o) => changes.push(`${o.metadata.name}@${o.metadata.resourceVersion}`));
+    try {
+      await watch.start();
+      assert.deepEqual(watch.list().map((o) => o.metadata.name).sort(), ['a', 'b'], 'both pages are in the cache when start resolves');
+      // After the 410 the informer relists; the script has no more pages than before, so "c" (never in a list) goes.
+      await until('the relist after 410', () => server.requests.filter((r) => r.startsWith('LIST')).length >= 4);
+      await watch.stop();
+
+      assert.deepEqual(server.requests.slice(0, 2), ['LIST limit=500', 'LIST limit=500&continue=page2']);
+      assert.match(server.requests[2] ?? '', /^WATCH resourceVersion=10&allowWatchBookmarks=true&timeoutSeconds=\d+&watch=true$/);
+      assert.match(server.requests[3] ?? '', /^WATCH resourceVersion=15&/, 'resumed from the bookmark, without a list in between');
+      assert.ok(changes.includes('c@11') && changes.includes('a@16'));
+      assert.equal(watch.get('a')?.metadata.managedFields, undefined, 'the transform ran before caching');
+      const restarts = (await metrics.informerRestarts.get()).values;
+      assert.equal(restarts.find((v) => v.labels.reason === 'expired')?.value, 1);
+      assert.equal(restarts.find((v) => v.labels.reason === 'error')?.value, 0);
+    } finally {
+      await watch.stop();
+    }
+  });
+});
