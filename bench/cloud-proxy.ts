@@ -1,27 +1,35 @@
-// The benchmark's view of the cloud: a proxy between the operator and the AWS emulators that adds a fixed latency
-// to every call and enforces a write rate limit per service the way AWS does — a token bucket, and beyond it the
-// service's own Throttling answer (cloud-apis.md §1.5 and §5): IAM `400 <Code>Throttling</Code>` in awsQuery XML,
-// EKS `429 ThrottlingException` in restJson1. It counts every request it sees, SDK retries included, so the
-// numbers do not depend on the operator's own metrics. Latency, limit and upstream can change between scenarios.
+// The benchmark's view of a cloud: a proxy between the operator and a cloud's emulator that adds a fixed latency to
+// every call and enforces the cloud's write limit the way the cloud does — a token bucket per limit, and beyond it
+// the cloud's own throttling answer (cloud-dialects.ts has each cloud's wire format). It counts every request it
+// sees, SDK retries included, and every error the cloud answered, so the numbers do not depend on the operator's
+// own metrics. Latency, limit and upstream can change between scenarios. HTTPS where the cloud's SDK insists (ARM).
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { isWrite } from '../test/support/aws.ts';
-
-export type Service = 'iam' | 'eks';
+import type { Dialect } from './cloud-dialects.ts';
 
 export interface ProxySettings {
   /** Added to every answer, throttled ones included. */
   latencyMs: number;
-  /** Writes per second per service; 0 = unlimited. */
+  /** Writes per second per limit; 0 = unlimited. */
   writeRate: number;
   /** Writes the bucket holds when full (what a quiet service lets through at once). */
   writeBurst: number;
   upstream: string;
 }
 
+/** TLS for a cloud whose SDK refuses plain http: the proxy's own certificate, and the CA its upstream's is from. */
+export interface ProxyTls {
+  cert: string;
+  key: string;
+  upstreamCa: string;
+}
+
 export interface OperationCount {
   calls: number;
   throttled: number;
+  /** Writes that lost to a concurrent writer (a stale etag, a concurrent write) and must be redone. */
+  conflicts: number;
 }
 
 export interface ProxyCounts {
@@ -29,8 +37,11 @@ export interface ProxyCounts {
   reads: number;
   writes: number;
   throttled: number;
-  /** Writes let through, per service: what the limit applies to. */
-  acceptedWrites: Record<Service, number>;
+  conflicts: number;
+  /** Writes let through, per limit: what the limit applies to. */
+  acceptedWrites: Record<string, number>;
+  /** Error answers from the cloud (throttling answers not included), by `operation status code`. */
+  errors: Record<string, number>;
 }
 
 export interface CloudProxy {
@@ -40,21 +51,6 @@ export interface CloudProxy {
   /** A copy of the counters since the start. Subtract two snapshots for one scenario's share. */
   snapshot(): ProxyCounts;
   stop(): Promise<void>;
-}
-
-/** awsQuery (IAM) carries `Action=`; everything else here is EKS restJson1, named by method and route. */
-function operationOf(method: string, url: string, body: string): { service: Service; operation: string } {
-  const action = new URLSearchParams(body).get('Action');
-  if (action) return { service: 'iam', operation: action };
-  const pathname = new URL(url, 'http://x').pathname;
-  if (/^\/clusters\/[^/]+\/pod-identity-associations\/[^/]+$/.test(pathname)) {
-    return { service: 'eks', operation: { GET: 'DescribePodIdentityAssociation', POST: 'UpdatePodIdentityAssociation', DELETE: 'DeletePodIdentityAssociation' }[method] ?? method };
-  }
-  if (/^\/clusters\/[^/]+\/pod-identity-associations$/.test(pathname)) {
-    return { service: 'eks', operation: method === 'POST' ? 'CreatePodIdentityAssociation' : 'ListPodIdentityAssociations' };
-  }
-  if (/^\/clusters\/[^/]+$/.test(pathname)) return { service: 'eks', operation: method === 'GET' ? 'DescribeCluster' : `${method} cluster` };
-  return { service: 'eks', operation: `${method} ${pathname}` };
 }
 
 class WriteBucket {
@@ -73,36 +69,53 @@ class WriteBucket {
     this.#tokens -= 1;
     return true;
   }
-}
-
-function throttle(service: Service, res: http.ServerResponse): void {
-  if (service === 'iam') {
-    res.writeHead(400, { 'content-type': 'text/xml' });
-    res.end(
-      '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>',
-    );
-  } else {
-    res.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'ThrottlingException' });
-    res.end(JSON.stringify({ message: 'Rate exceeded' }));
+  /** Whole seconds until the next write would pass (at least 1): what a cloud puts in Retry-After. */
+  secondsToNext(rate: number): number {
+    return rate <= 0 ? 1 : Math.max(1, Math.ceil((1 - this.#tokens) / rate));
   }
 }
 
-export async function startCloudProxy(initial: ProxySettings): Promise<CloudProxy> {
+export async function startCloudProxy(dialect: Dialect, initial: ProxySettings, tls?: ProxyTls): Promise<CloudProxy> {
   const settings = { ...initial };
-  const buckets: Record<Service, WriteBucket> = { iam: new WriteBucket(), eks: new WriteBucket() };
-  for (const b of Object.values(buckets)) b.refillTo(settings.writeBurst);
+  const buckets = new Map<string, WriteBucket>();
+  const bucket = (name: string) => {
+    let b = buckets.get(name);
+    if (!b) {
+      b = new WriteBucket();
+      b.refillTo(settings.writeBurst);
+      buckets.set(name, b);
+    }
+    return b;
+  };
   const counts = emptyCounts();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64, ...(tls ? { ca: tls.upstreamCa } : {}) }) };
 
-  const forward = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => {
+  /** Passes the request upstream and its answer back, reading the answer whole to name an error in it. */
+  const forward = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, operation: string) => {
     const upstream = new URL(settings.upstream);
-    const out = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
+    const secure = upstream.protocol === 'https:';
+    const options = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers };
+    const onAnswer = (answer: http.IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (c: Buffer) => chunks.push(c));
+      answer.on('end', () => {
+        const text = Buffer.concat(chunks);
+        const status = answer.statusCode ?? 502;
+        if (status >= 400) {
+          const code = dialect.errorCode(status, answer.headers, text.toString());
+          const key = `${operation} ${status} ${code}`;
+          counts.errors[key] = (counts.errors[key] ?? 0) + 1;
+          if (dialect.isConflict(status, code)) {
+            counts.conflicts++;
+            const count = counts.byOperation[operation];
+            if (count) count.conflicts++;
+          }
+        }
+        res.writeHead(status, answer.headers);
+        res.end(text);
+      });
+    };
+    const out = secure ? https.request({ ...options, agent: agents.https }, onAnswer) : http.request({ ...options, agent: agents.http }, onAnswer);
     out.on('error', (err) => {
       res.writeHead(502);
       res.end(err.message);
@@ -110,69 +123,80 @@ export async function startCloudProxy(initial: ProxySettings): Promise<CloudProx
     out.end(body);
   };
 
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const { service, operation } = operationOf(req.method ?? 'GET', req.url ?? '/', body.toString());
-      const count = (counts.byOperation[operation] ??= { calls: 0, throttled: 0 });
+      const kind = dialect.classify(req.method ?? 'GET', req.url ?? '/', body.toString());
+      const count = (counts.byOperation[kind.operation] ??= { calls: 0, throttled: 0, conflicts: 0 });
       count.calls++;
-      const write = isWrite(operation);
-      if (write) counts.writes++;
-      else counts.reads++;
+      if (kind.bucket === undefined) counts.reads++;
+      else counts.writes++;
       // Admission is decided on arrival, as a real service does; the latency applies to every answer.
-      const admitted = !write || buckets[service].tryTake(settings.writeRate, settings.writeBurst);
+      const limit = kind.bucket === undefined ? undefined : bucket(kind.bucket);
+      const admitted = !limit || limit.tryTake(settings.writeRate, settings.writeBurst);
       if (!admitted) {
         count.throttled++;
         counts.throttled++;
-      } else if (write) {
-        counts.acceptedWrites[service]++;
+      } else if (kind.bucket !== undefined) {
+        counts.acceptedWrites[kind.bucket] = (counts.acceptedWrites[kind.bucket] ?? 0) + 1;
       }
-      const answer = () => (admitted ? forward(req, body, res) : throttle(service, res));
+      const retryAfter = limit?.secondsToNext(settings.writeRate) ?? 1;
+      const answer = () => (admitted ? forward(req, body, res, kind.operation) : dialect.throttle(res, kind, retryAfter));
       if (settings.latencyMs > 0) setTimeout(answer, settings.latencyMs);
       else answer();
     });
-  });
+  };
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handle) : http.createServer(handle);
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     settings,
     configure(next) {
       Object.assign(settings, next);
       // A new limit starts with a full bucket, like a service that was quiet.
-      for (const b of Object.values(buckets)) b.refillTo(settings.writeBurst);
+      for (const b of buckets.values()) b.refillTo(settings.writeBurst);
     },
     snapshot: () => structuredClone(counts),
     stop: () =>
       new Promise<void>((resolve) => {
-        agent.destroy();
+        agents.http.destroy();
+        agents.https.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
 }
 
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
 /** `after − before`, per operation. */
 export function countsBetween(before: ProxyCounts, after: ProxyCounts): ProxyCounts {
   const byOperation: Record<string, OperationCount> = {};
   for (const [op, c] of Object.entries(after.byOperation)) {
-    const b = before.byOperation[op] ?? { calls: 0, throttled: 0 };
-    if (c.calls - b.calls > 0) byOperation[op] = { calls: c.calls - b.calls, throttled: c.throttled - b.throttled };
+    const b = before.byOperation[op] ?? { calls: 0, throttled: 0, conflicts: 0 };
+    if (c.calls - b.calls > 0) byOperation[op] = { calls: c.calls - b.calls, throttled: c.throttled - b.throttled, conflicts: c.conflicts - b.conflicts };
   }
   return {
     byOperation,
     reads: after.reads - before.reads,
     writes: after.writes - before.writes,
     throttled: after.throttled - before.throttled,
-    acceptedWrites: { iam: after.acceptedWrites.iam - before.acceptedWrites.iam, eks: after.acceptedWrites.eks - before.acceptedWrites.eks },
+    conflicts: after.conflicts - before.conflicts,
+    acceptedWrites: difference(after.acceptedWrites, before.acceptedWrites),
+    errors: difference(after.errors, before.errors),
   };
 }
 
 export function emptyCounts(): ProxyCounts {
-  return { byOperation: {}, reads: 0, writes: 0, throttled: 0, acceptedWrites: { iam: 0, eks: 0 } };
+  return { byOperation: {}, reads: 0, writes: 0, throttled: 0, conflicts: 0, acceptedWrites: {}, errors: {} };
 }
 
 /** Per-operation counts of two bills added up, as counts (for per-identity totals over several phases). */
@@ -180,9 +204,10 @@ export function sumCounts(a: Record<string, OperationCount>, b: Record<string, O
   const byOperation: Record<string, OperationCount> = {};
   for (const part of [a, b]) {
     for (const [op, c] of Object.entries(part)) {
-      const sum = (byOperation[op] ??= { calls: 0, throttled: 0 });
+      const sum = (byOperation[op] ??= { calls: 0, throttled: 0, conflicts: 0 });
       sum.calls += c.calls;
       sum.throttled += c.throttled;
+      sum.conflicts += c.conflicts;
     }
   }
   return { ...emptyCounts(), byOperation };

@@ -10,6 +10,7 @@ import { classifyAwsError } from '../src/providers/aws/errors.ts';
 import { createIamPort } from '../src/providers/aws/iam-client.ts';
 import type { IamPage, IamPageRequest } from '../src/providers/aws/iam-port.ts';
 import type { CloudCall } from '../src/providers/instrument.ts';
+import { awsDialect } from './cloud-dialects.ts';
 import { startCloudProxy, type CloudProxy } from './cloud-proxy.ts';
 import { startIamEmulator, type IamEmulator } from './iam-emulator.ts';
 
@@ -43,7 +44,7 @@ describe('bench cloud', () => {
   let proxy: CloudProxy;
   before(async () => {
     iam = await startIamEmulator({ accountId: '123456789012', oidcProviderArns: ['arn:aws:iam::123456789012:oidc-provider/example.com'] });
-    proxy = await startCloudProxy({ latencyMs: 0, writeRate: 0, writeBurst: 1, upstream: iam.endpoint });
+    proxy = await startCloudProxy(awsDialect, { latencyMs: 0, writeRate: 0, writeBurst: 1, upstream: iam.endpoint });
   });
   after(async () => {
     await proxy.stop();

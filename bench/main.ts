@@ -1,24 +1,23 @@
-// `make bench`: runs the scenarios of issue 9 on the control plane bench/bench.sh started (KEYLESS_TEST_KUBECONFIG)
-// and on local AWS emulators, prints a table and writes bench/out/latest.json. It never asserts a timing.
+// `make bench`: runs the scenarios of issues 9 and 14 on the control plane bench/bench.sh started
+// (KEYLESS_TEST_KUBECONFIG) and on local cloud emulators, prints a table and writes bench/out/latest.json. It never
+// asserts a timing. Each cloud starts only when a scenario needs it.
 //
 //   operator ──► cloud proxy (latency, write limit, counts) ──► Pod Identity emulator ──► moto (IAM, EKS clusters)
-//                                                          └──► in-bench IAM (scale scenario only)
+//            │                                             └──► in-bench IAM (scale scenario only)
+//            ├─► cloud proxy ──► GCP emulator (test/emulators/gcp)
+//            └─► cloud proxy (HTTPS) ──► ARM emulator (test/emulators/azure, HTTPS)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateOpenIDConnectProviderCommand } from '@aws-sdk/client-iam';
-import { CreateClusterCommand } from '@aws-sdk/client-eks';
-import { startAwsEmulator, TEST_ACCOUNT_ID } from '../test/support/aws.ts';
 import { kubeConfig, kubectl, rawGet } from '../test/support/cluster.ts';
-import { awsEnv, installOperator } from '../test/support/operator.ts';
-import { startCloudProxy } from './cloud-proxy.ts';
-import { startIamEmulator } from './iam-emulator.ts';
+import { installOperator } from '../test/support/operator.ts';
+import { startAws, startAzure, startGcp, type Cloud, type Mechanism } from './clouds.ts';
 import { startOperator } from './operator.ts';
-import { parseOptions } from './options.ts';
+import { parseOptions, PHASED, type Scenario } from './options.ts';
 import { rows } from './summary.ts';
 import { table } from './report.ts';
-import { ACCOUNT, CLUSTER_NAME, createBurst, deleteAll, operatorEnv, scale, steadyState, type Context } from './scenarios.ts';
+import { operatorEnv, phases, scale, type Context } from './scenarios.ts';
 import { Workload } from './workload.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,47 +28,27 @@ async function main(): Promise<boolean> {
   const began = Date.now();
   const log = (message: string) => process.stderr.write(`[bench ${String(Math.round((Date.now() - began) / 1000)).padStart(4)}s] ${message}\n`);
   mkdirSync(benchDir, { recursive: true });
+  const wants = (...scenarios: Scenario[]) => scenarios.some((s) => opts.scenarios.includes(s));
 
   const kc = kubeConfig();
   const operatorKubeconfig = await installOperator(kc, 'bench', path.join(benchDir, 'operator'));
   const { issuer } = JSON.parse((await rawGet(kc, '/.well-known/openid-configuration')).body) as { issuer: string };
-  const providerArn = `arn:aws:iam::${TEST_ACCOUNT_ID}:oidc-provider/${issuer.replace(/^https:\/\//, '')}`;
-
-  const aws = await startAwsEmulator();
-  await aws.iam().send(new CreateOpenIDConnectProviderCommand({ Url: issuer, ClientIDList: ['sts.amazonaws.com'], ThumbprintList: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'] }));
-  await aws.eks().send(new CreateClusterCommand({ name: CLUSTER_NAME, roleArn: `arn:aws:iam::${TEST_ACCOUNT_ID}:role/eks`, resourcesVpcConfig: { subnetIds: ['subnet-1'] } }));
-  const scaleIam = await startIamEmulator({ accountId: TEST_ACCOUNT_ID, oidcProviderArns: [providerArn] });
-  const proxy = await startCloudProxy({ latencyMs: opts.latencyMs, writeRate: opts.writeRate, writeBurst: opts.writeBurst, upstream: aws.eksEndpoint });
+  const clouds: Cloud[] = [];
+  /** Started and remembered at once, so that whatever fails later, it is stopped again. */
+  const started = async <C extends Cloud>(start: () => Promise<C>): Promise<C> => {
+    const cloud = await start();
+    clouds.push(cloud);
+    return cloud;
+  };
   const workload = new Workload(kc);
-  await workload.start();
-
-  const accounts = [
-    { name: ACCOUNT.irsa, aws: { mechanism: 'IRSA' } },
-    { name: ACCOUNT.pod, aws: { mechanism: 'PodIdentity', clusterName: CLUSTER_NAME } },
-    { name: ACCOUNT.scale, aws: { mechanism: 'IRSA' } },
-  ];
-  await kubectl(
-    ['apply', '-f', '-'],
-    accounts
-      .map(({ name, aws: spec }) =>
-        JSON.stringify({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name }, spec: { aws: { accountId: TEST_ACCOUNT_ID, region: 'us-east-1', oidcIssuer: issuer, ...spec } } }),
-      )
-      .join('\n'),
-  );
-
   const ctx: Context = {
     opts,
     kc,
-    proxy,
-    motoIam: aws.iam(),
-    eks: aws.eks(),
-    motoUpstream: aws.eksEndpoint,
-    scaleIam,
     workload,
     log,
-    startOperator: (name, env) => startOperator({ name, kubeconfig: operatorKubeconfig, logDir: benchDir, env: { ...awsEnv(proxy.endpoint), ...env } }),
+    startOperator: (name, env) => startOperator({ name, kubeconfig: operatorKubeconfig, logDir: benchDir, env: Object.assign({}, ...clouds.map((c) => c.operatorEnv), env) as Record<string, string> }),
+    accountsReady: async () => void (await kubectl(['wait', '--for=condition=Ready', '--timeout=120s', ...clouds.flatMap((c) => c.accounts).map((a) => `cloudaccount/${a}`)])),
   };
-  const accountsReady = () => kubectl(['wait', '--for=condition=Ready', '--timeout=120s', ...accounts.map((a) => `cloudaccount/${a.name}`)]);
 
   const results: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
@@ -82,44 +61,28 @@ async function main(): Promise<boolean> {
       log(`${name} failed: ${errors[name]}`);
     }
   };
+  /** A mechanism's create, steady-state and delete scenarios, those of them asked for. */
+  const runPhases = (m: Mechanism | undefined, prefix: string) =>
+    m && opts.scenarios.includes(`${prefix}create` as Scenario)
+      ? run(m.key, async () => {
+          results[m.key] = await phases(ctx, m, { steady: opts.scenarios.includes(`${prefix}steady` as Scenario), delete: opts.scenarios.includes(`${prefix}delete` as Scenario) }, operatorEnv(opts));
+        })
+      : Promise.resolve();
   try {
-    const limitedEnv = operatorEnv(opts);
-    if (opts.scenarios.includes('create')) {
-      await run('create', async () => {
-        let operator = await ctx.startOperator('create', limitedEnv);
-        try {
-          await accountsReady();
-          results['create'] = await createBurst(ctx, 'IRSA', operator, limitedEnv);
-          if (opts.scenarios.includes('steady')) {
-            await operator.stop();
-            results['steady'] = await steadyState(ctx);
-            if (opts.scenarios.includes('delete')) operator = await ctx.startOperator('delete', limitedEnv);
-          }
-          if (opts.scenarios.includes('delete')) results['delete'] = await deleteAll(ctx, 'IRSA', operator);
-        } finally {
-          await operator.stop();
-        }
-      });
-    }
-    if (opts.scenarios.includes('podidentity')) {
-      await run('podidentity', async () => {
-        const operator = await ctx.startOperator('podidentity', limitedEnv);
-        try {
-          await accountsReady();
-          const created = await createBurst(ctx, 'PodIdentity', operator, limitedEnv);
-          const deleted = await deleteAll(ctx, 'PodIdentity', operator);
-          results['podIdentity'] = { create: created, delete: deleted };
-        } finally {
-          await operator.stop();
-        }
-      });
-    }
-    if (opts.scenarios.includes('scale')) await run('scale', async () => void (results['scale'] = await scale(ctx)));
+    const aws = wants('create', 'podidentity', 'scale') ? await started(() => startAws(opts, issuer)) : undefined;
+    const gcp = wants('gke-sa-create', 'gke-dp-create') ? await started(() => startGcp(opts)) : undefined;
+    const azure = wants('aks-create') ? await started(() => startAzure(opts, issuer)) : undefined;
+    await workload.start();
+    await runPhases(aws?.irsa, PHASED.irsa);
+    if (aws && opts.scenarios.includes('podidentity')) await run('podIdentity', async () => void (results['podIdentity'] = await phases(ctx, aws.podIdentity, { steady: false, delete: true }, operatorEnv(opts))));
+    await runPhases(gcp?.serviceAccount, PHASED.gkeServiceAccount);
+    await runPhases(gcp?.directPrincipal, PHASED.gkeDirectPrincipal);
+    await runPhases(azure?.aks, PHASED.aks);
+    // Last: without BENCH_SCALE_DELETE its thousands of identities stay, and every later resync would cover them.
+    if (aws && opts.scenarios.includes('scale')) await run('scale', async () => void (results['scale'] = await scale(ctx, aws)));
   } finally {
     workload.stop();
-    await proxy.stop();
-    await scaleIam.stop();
-    await aws.stop();
+    for (const cloud of clouds) await cloud.stop();
   }
 
   const report = {

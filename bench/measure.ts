@@ -13,6 +13,10 @@ export interface Bill {
     writes: number;
     /** Throttling answers the cloud gave. */
     throttledResponses: number;
+    /** Writes that lost to a concurrent writer (409 ABORTED on a stale etag, ...) and were answered so. */
+    conflicts: number;
+    /** Every error answer of the cloud but throttling, by `operation status code`. */
+    errors: Record<string, number>;
   };
   operator: {
     /** Cloud calls as the operator counts them (after the SDK's own retries), by operation and result code. */
@@ -34,7 +38,7 @@ interface Snapshot {
   cpuSeconds: number;
 }
 
-const THROTTLED_CODES = new Set(['Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded']);
+const THROTTLED_CODES = new Set(['Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestLimitExceeded', 'RESOURCE_EXHAUSTED']);
 
 function seriesDelta(before: Metrics, after: Metrics, name: string, keyOf: (labels: Record<string, string>) => string, filter: (labels: Record<string, string>) => boolean = () => true): Record<string, number> {
   const out: Record<string, number> = {};
@@ -85,7 +89,7 @@ export class Meter {
     const cloudCalls = seriesDelta(start.metrics, end.metrics, 'keyless_cloud_api_calls_total', (l) => `${l['operation'] ?? ''}:${l['code'] ?? ''}`);
     return {
       seconds: round((end.at - start.at) / 1000, 1),
-      cloud: { byOperation: cloud.byOperation, reads: cloud.reads, writes: cloud.writes, throttledResponses: cloud.throttled },
+      cloud: { byOperation: cloud.byOperation, reads: cloud.reads, writes: cloud.writes, throttledResponses: cloud.throttled, conflicts: cloud.conflicts, errors: cloud.errors },
       operator: {
         cloudCalls,
         throttledCalls: Object.entries(cloudCalls)

@@ -1,7 +1,31 @@
 // Benchmark flags: BENCH_* environment variables, or the same names as `BENCH_N=100` / `--n=100` arguments.
 
-export const SCENARIOS = ['create', 'steady', 'delete', 'podidentity', 'scale'] as const;
+export const SCENARIOS = [
+  'create',
+  'steady',
+  'delete',
+  'podidentity',
+  'gke-sa-create',
+  'gke-sa-steady',
+  'gke-sa-delete',
+  'gke-dp-create',
+  'gke-dp-steady',
+  'gke-dp-delete',
+  'aks-create',
+  'aks-steady',
+  'aks-delete',
+  'scale',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+
+/** The mechanisms with a create, steady and delete scenario each, by the prefix of those scenarios' names. */
+export const PHASED = { irsa: '', gkeServiceAccount: 'gke-sa-', gkeDirectPrincipal: 'gke-dp-', aks: 'aks-' } as const;
+
+/** Flags that are gone, with what replaced them: a run that sets one must not silently ignore it. */
+const REPLACED: Record<string, string> = {
+  BENCH_OPERATOR_CALLS_PER_SECOND: 'BENCH_OPERATOR_WRITES_PER_SECOND and BENCH_OPERATOR_READS_PER_SECOND',
+  BENCH_OPERATOR_CALL_BURST: 'BENCH_OPERATOR_WRITE_BURST',
+};
 
 export interface Options {
   scenarios: Scenario[];
@@ -21,13 +45,18 @@ export interface Options {
   scaleDelete: boolean;
   /** Pod Identity create scenario size. */
   podN: number;
+  /** GKE create burst size, each mode. */
+  gcpN: number;
+  /** AKS create burst size. */
+  azureN: number;
   /**
-   * The operator's own limiter (KEYLESS_CLOUD_CALLS_PER_SECOND / _BURST) in the rate-limited scenarios. One bucket
-   * paces reads and writes alike, so the default is the fastest setting that never exceeds the cloud's write limit:
-   * the write rate ÷ the highest write share of any operation mix (an IRSA create: 2 of 3 calls) = 1.5 × rate.
+   * The operator's write and read budgets per CloudAccount (KEYLESS_CLOUD_WRITES_PER_SECOND, _WRITE_BURST,
+   * KEYLESS_CLOUD_READS_PER_SECOND) in the rate-limited scenarios: writes at the cloud's write rate with a burst of 1
+   * (a larger one lets a quiet bucket send writes faster than the cloud refills), reads generously (never limited).
    */
-  operatorCallsPerSecond: number;
-  operatorCallBurst: number;
+  operatorWritesPerSecond: number;
+  operatorWriteBurst: number;
+  operatorReadsPerSecond: number;
   /** KEYLESS_WORKERS. */
   workers: number;
   /** NODE_OPTIONS for the operator process (e.g. --max-old-space-size=128, --cpu-prof). */
@@ -58,10 +87,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number >= ${min}, got ${v[name]}`);
     return value;
   };
+  for (const [name, instead] of Object.entries(REPLACED)) if (v[name] !== undefined) throw new Error(`${name} is gone: the operator has separate write and read budgets now; use ${instead}`);
   const scenarios = (v['BENCH_SCENARIOS'] ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of scenarios) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`BENCH_SCENARIOS: unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
-  if (scenarios.some((s) => s === 'steady' || s === 'delete') && !scenarios.includes('create')) {
-    throw new Error('BENCH_SCENARIOS: steady and delete run on the identities the create scenario makes; include create');
+  for (const prefix of Object.values(PHASED)) {
+    if (scenarios.some((s) => s === `${prefix}steady` || s === `${prefix}delete`) && !scenarios.includes(`${prefix}create`)) {
+      throw new Error(`BENCH_SCENARIOS: ${prefix}steady and ${prefix}delete run on the identities ${prefix}create makes; include ${prefix}create`);
+    }
   }
   const writeRate = num('BENCH_WRITE_RATE', 10, 0.1);
   return {
@@ -75,8 +107,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     scaleN: num('BENCH_SCALE_N', 5000, 1),
     scaleDelete: (v['BENCH_SCALE_DELETE'] ?? 'false') === 'true',
     podN: num('BENCH_POD_N', 50, 1),
-    operatorCallsPerSecond: num('BENCH_OPERATOR_CALLS_PER_SECOND', writeRate * 1.5, 0.1),
-    operatorCallBurst: num('BENCH_OPERATOR_CALL_BURST', 1, 1),
+    gcpN: num('BENCH_GCP_N', 100, 1),
+    azureN: num('BENCH_AZURE_N', 100, 1),
+    operatorWritesPerSecond: num('BENCH_OPERATOR_WRITES_PER_SECOND', writeRate, 0.1),
+    operatorWriteBurst: num('BENCH_OPERATOR_WRITE_BURST', 1, 1),
+    operatorReadsPerSecond: num('BENCH_OPERATOR_READS_PER_SECOND', 100, 0.1),
     workers: num('BENCH_WORKERS', 4, 1),
     operatorNodeOptions: v['BENCH_OPERATOR_NODE_OPTIONS'] ?? '',
     operatorEnv: Object.fromEntries(

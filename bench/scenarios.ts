@@ -1,42 +1,31 @@
-// The scenarios of issue 9. Each starts the operator it needs (a cold process, so CPU and memory are its own),
-// sets the cloud's latency and write limit at the proxy, does one thing to the cluster and waits for the
-// operator to converge, and returns what it measured. None of them asserts a timing: the report compares.
-import { ListPodIdentityAssociationsCommand, type EKSClient } from '@aws-sdk/client-eks';
-import { ListRolesCommand, ListRoleTagsCommand, type IAMClient } from '@aws-sdk/client-iam';
+// The scenarios of issue 9 (and issue 14's GCP and Azure). Each starts the operator it needs (a cold process, so CPU
+// and memory are its own), sets the cloud's latency and write limit at the proxy, does one thing to the cluster and
+// waits for the operator to converge, and returns what it measured. Create, steady state and delete are one function
+// each over a Mechanism (clouds.ts), whatever the cloud. None of them asserts a timing: the report compares.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { sumCounts, type CloudProxy, type ProxySettings } from './cloud-proxy.ts';
-import type { IamEmulator } from './iam-emulator.ts';
+import { MARKER } from '../src/api/constants.ts';
+import { AWS_ACCOUNT, AWS_NAMESPACE, awsPolicyFor, CLUSTER_NAME, type AwsCloud, type Mechanism } from './clouds.ts';
+import { sumCounts, type ProxySettings } from './cloud-proxy.ts';
 import { Meter, perUnit, total, type Bill } from './measure.ts';
 import type { Operator } from './operator.ts';
 import type { Options } from './options.ts';
 import { distribution, mib, round, type Distribution } from './report.ts';
 import { until, type Tracked, type Workload } from './workload.ts';
 
-export const CLUSTER_NAME = 'bench';
-export const ACCOUNT = { irsa: 'bench-irsa', pod: 'bench-pod', scale: 'bench-scale' } as const;
-export const NAMESPACE = { irsa: 'bench-irsa', pod: 'bench-pod', scale: 'bench-scale' } as const;
-/** IRSA and Pod Identity both write CreateRole (trust and tags in one call) and PutRolePolicy per identity. */
-export const IAM_WRITES_FLOOR = 2;
 const SCALE_NAMESPACE_SIZE = 1000;
 
 export interface Context {
   opts: Options;
   kc: KubeConfig;
-  proxy: CloudProxy;
-  /** moto, straight (not through the proxy): for the bench's own reads. */
-  motoIam: IAMClient;
-  /** The Pod Identity emulator, straight. */
-  eks: EKSClient;
-  /** Upstream for the proxy: the Pod Identity emulator in front of moto. */
-  motoUpstream: string;
-  scaleIam: IamEmulator;
   workload: Workload;
   startOperator(name: string, env: Record<string, string>): Promise<Operator>;
+  /** Waits until every CloudAccount the bench made is Ready (an operator must be running). */
+  accountsReady(): Promise<void>;
   log(message: string): void;
 }
 
 export interface CreateResult {
-  mechanism: 'IRSA' | 'PodIdentity';
+  mechanism: string;
   n: number;
   cloud: { latencyMs: number; writeRate: number; writeBurst: number };
   operatorConfig: Record<string, string>;
@@ -66,7 +55,10 @@ export interface CreateResult {
 }
 
 export interface SteadyResult {
+  mechanism: string;
   n: number;
+  /** Every WorkloadIdentity the operator resynced, other scenarios' left-overs included. */
+  identitiesResynced: number;
   resyncSeconds: number;
   resyncs: number;
   cloudLatencyMs: number;
@@ -80,20 +72,25 @@ export interface SteadyResult {
   perIdentityPerResync: { reads: number; writes: number; byOperation: Record<string, number> };
   kubernetesWritesPerResync: number;
   kubernetesWrites: Record<string, number>;
+  /** Calls of the operations only the CloudAccount check makes (`accountCheckOperations`), per resync. */
   accountChecksPerResync: number;
+  accountCheckOperations: string[];
   bill: Bill;
 }
 
 export interface DeleteResult {
-  mechanism: 'IRSA' | 'PodIdentity';
+  mechanism: string;
   n: number;
   cloud: { latencyMs: number; writeRate: number; writeBurst: number };
   complete: boolean;
   secondsToAllRevoked: number;
   floorSeconds: number;
   ratioToFloor: number;
+  writesFloorPerIdentity: number;
   callsPerIdentity: Record<string, number>;
-  ownedObjectsLeft: { roles: number; associations: number };
+  readsPerIdentity: number;
+  writesPerIdentity: number;
+  ownedObjectsLeft: Record<string, number>;
   bill: Bill;
 }
 
@@ -119,11 +116,22 @@ export interface ScaleResult {
   delete?: { complete: boolean; secondsToAllRevoked: number; ownedRolesLeft: number; bill: Bill };
 }
 
+/** What one mechanism's create, steady-state and delete scenarios measured; each only when it ran. */
+export interface PhasesResult {
+  create?: CreateResult;
+  steady?: SteadyResult;
+  delete?: DeleteResult;
+}
+
+/** The operator's budgets when nothing but the counts matter: no budget paces anything. */
+const UNLIMITED = { KEYLESS_CLOUD_WRITES_PER_SECOND: '100000', KEYLESS_CLOUD_WRITE_BURST: '1000', KEYLESS_CLOUD_READS_PER_SECOND: '100000' };
+
 export function operatorEnv(opts: Options, extra: Record<string, string> = {}): Record<string, string> {
   return {
     KEYLESS_WORKERS: String(opts.workers),
-    KEYLESS_CLOUD_CALLS_PER_SECOND: String(opts.operatorCallsPerSecond),
-    KEYLESS_CLOUD_CALL_BURST: String(opts.operatorCallBurst),
+    KEYLESS_CLOUD_WRITES_PER_SECOND: String(opts.operatorWritesPerSecond),
+    KEYLESS_CLOUD_WRITE_BURST: String(opts.operatorWriteBurst),
+    KEYLESS_CLOUD_READS_PER_SECOND: String(opts.operatorReadsPerSecond),
     ...(opts.operatorNodeOptions ? { NODE_OPTIONS: opts.operatorNodeOptions } : {}),
     ...extra,
     ...opts.operatorEnv,
@@ -135,12 +143,8 @@ function shownConfig(env: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('KEYLESS_') || k === 'NODE_OPTIONS'));
 }
 
-function limited(ctx: Context): ProxySettings {
-  return { latencyMs: ctx.opts.latencyMs, writeRate: ctx.opts.writeRate, writeBurst: ctx.opts.writeBurst, upstream: ctx.motoUpstream };
-}
-
-function policyFor(i: number): Record<string, unknown>[] {
-  return [{ effect: 'Allow', actions: ['s3:GetObject'], resources: [`arn:aws:s3:::bench-bucket/${i}/*`] }];
+function limited(ctx: Context, m: Mechanism): ProxySettings {
+  return { latencyMs: ctx.opts.latencyMs, writeRate: ctx.opts.writeRate, writeBurst: ctx.opts.writeBurst, upstream: m.upstream };
 }
 
 const pad = (i: number) => String(i).padStart(5, '0');
@@ -151,57 +155,52 @@ function failureReasons(tracked: Tracked[]): Record<string, number> {
   return out;
 }
 
-/** Roles under /keyless/ in moto whose tags say they belong to this bench cluster; must be 0 after a delete. */
-async function ownedRolesInMoto(iam: IAMClient): Promise<number> {
-  let owned = 0;
-  let marker: string | undefined;
-  do {
-    const page = await iam.send(new ListRolesCommand({ PathPrefix: '/keyless/', Marker: marker }));
-    for (const role of page.Roles ?? []) {
-      const tags = (await iam.send(new ListRoleTagsCommand({ RoleName: role.RoleName }))).Tags ?? [];
-      if (tags.some((t) => t.Key === 'keyless.dev/cluster' && t.Value === CLUSTER_NAME)) owned++;
+/**
+ * Create, then (each if asked) steady state and delete of one mechanism: create and delete under the cloud's latency
+ * and write limit with the operator's budgets at the cloud's write rate (`limitedEnv`), each phase a fresh operator
+ * but delete right after create (then the create burst's operator goes on).
+ */
+export async function phases(ctx: Context, m: Mechanism, which: { steady: boolean; delete: boolean }, limitedEnv: Record<string, string>): Promise<PhasesResult> {
+  const out: PhasesResult = {};
+  let operator = await ctx.startOperator(`${m.key}-create`, limitedEnv);
+  try {
+    await ctx.accountsReady();
+    out.create = await createBurst(ctx, m, operator, limitedEnv);
+    if (which.steady) {
+      await operator.stop();
+      out.steady = await steadyState(ctx, m);
+      if (which.delete) operator = await ctx.startOperator(`${m.key}-delete`, limitedEnv);
     }
-    marker = page.IsTruncated ? page.Marker : undefined;
-  } while (marker);
-  return owned;
-}
-
-async function associationsLeft(eks: EKSClient): Promise<number> {
-  let count = 0;
-  let nextToken: string | undefined;
-  do {
-    const page = await eks.send(new ListPodIdentityAssociationsCommand({ clusterName: CLUSTER_NAME, nextToken }));
-    count += page.associations?.length ?? 0;
-    nextToken = page.nextToken;
-  } while (nextToken);
-  return count;
+    if (which.delete) out.delete = await deleteAll(ctx, m, operator);
+  } finally {
+    await operator.stop();
+  }
+  return out;
 }
 
 /**
  * Create burst: N WorkloadIdentities at once against a cloud with latency and a write limit, each with its own
- * ServiceAccount (made beforehand, not timed). Returns the running operator for the scenarios that follow.
+ * ServiceAccount (made beforehand, not timed).
  */
-export async function createBurst(ctx: Context, mechanism: 'IRSA' | 'PodIdentity', operator: Operator, env: Record<string, string>): Promise<CreateResult> {
+export async function createBurst(ctx: Context, m: Mechanism, operator: Operator, env: Record<string, string>): Promise<CreateResult> {
   const { opts } = ctx;
-  const n = mechanism === 'IRSA' ? opts.n : opts.podN;
-  const namespace = mechanism === 'IRSA' ? NAMESPACE.irsa : NAMESPACE.pod;
-  const account = mechanism === 'IRSA' ? ACCOUNT.irsa : ACCOUNT.pod;
+  const { n, namespace } = m;
   const names = Array.from({ length: n }, (_, i) => pad(i));
   await ctx.workload.namespace(namespace);
   await ctx.workload.serviceAccounts(namespace, names.map((x) => `sa-${x}`), opts.createConcurrency);
-  ctx.proxy.configure(limited(ctx));
+  m.proxy.configure(limited(ctx, m));
 
-  const meter = new Meter(ctx.proxy, operator);
+  const meter = new Meter(m.proxy, operator);
   await meter.start();
   const started = Date.now();
-  ctx.log(`${mechanism} create burst: ${n} WorkloadIdentities, ${opts.latencyMs} ms latency, ${opts.writeRate} writes/s`);
+  ctx.log(`${m.label} create burst: ${n} WorkloadIdentities, ${opts.latencyMs} ms latency, ${opts.writeRate} writes/s`);
   await ctx.workload.workloadIdentities(
     namespace,
-    names.map((x, i) => ({ name: `wi-${x}`, spec: { serviceAccountName: `sa-${x}`, cloudAccountRef: { name: account }, aws: { mechanism, policy: policyFor(i) } } })),
+    names.map((x, i) => ({ name: `wi-${x}`, spec: { serviceAccountName: `sa-${x}`, cloudAccountRef: { name: m.account }, ...m.spec(i) } })),
     opts.createConcurrency,
   );
   const submitSeconds = (Date.now() - started) / 1000;
-  const floorSeconds = (n * IAM_WRITES_FLOOR) / opts.writeRate;
+  const floorSeconds = (n * m.floor.create) / opts.writeRate;
   const tracked = () => ctx.workload.in([namespace]);
   const readyCount = () => tracked().filter((t) => t.readyAtMs !== undefined).length;
   let lastLog = Date.now();
@@ -213,10 +212,10 @@ export async function createBurst(ctx: Context, mechanism: 'IRSA' | 'PodIdentity
     return readyCount() >= n;
   }, Math.max(900_000, floorSeconds * 5_000));
   const bill = await meter.stop();
-  const settleMeter = new Meter(ctx.proxy, operator);
+  const settleMeter = new Meter(m.proxy, operator);
   await settleMeter.start({ fromProcessStart: true });
   const settleStarted = Date.now();
-  const settled = await quiescent(ctx, operator, 900_000);
+  const settled = await quiescent(m, operator, 900_000);
   const settleBill = await settleMeter.stop();
   const all = tracked();
   const readyAt = all.map((t) => t.readyAtMs ?? Date.now());
@@ -224,7 +223,7 @@ export async function createBurst(ctx: Context, mechanism: 'IRSA' | 'PodIdentity
   const reads = bill.cloud.reads;
   const writes = bill.cloud.writes;
   return {
-    mechanism,
+    mechanism: m.label,
     n,
     cloud: { latencyMs: opts.latencyMs, writeRate: opts.writeRate, writeBurst: opts.writeBurst },
     operatorConfig: shownConfig(env),
@@ -238,7 +237,7 @@ export async function createBurst(ctx: Context, mechanism: 'IRSA' | 'PodIdentity
     callsPerIdentity: perUnit(bill.cloud.byOperation, n),
     readsPerIdentity: round(reads / n, 2),
     writesPerIdentity: round(writes / n, 2),
-    writesFloorPerIdentity: IAM_WRITES_FLOOR,
+    writesFloorPerIdentity: m.floor.create,
     identitiesWithThrottlingInConditions: all.filter((t) => t.throttlingSurfaced).length,
     failingConditionReasons: failureReasons(all),
     bill,
@@ -253,12 +252,12 @@ export async function createBurst(ctx: Context, mechanism: 'IRSA' | 'PodIdentity
   };
 }
 
-/** Waits until the operator's queue is empty and the cloud saw no call for 3s. */
-async function quiescent(ctx: Context, operator: Operator, timeoutMs: number): Promise<boolean> {
+/** Waits until the operator's queue is empty and the mechanism's cloud saw no call for 3s. */
+async function quiescent(m: Mechanism, operator: Operator, timeoutMs: number): Promise<boolean> {
   let calls = -1;
   let quietSince = Date.now();
   return until(async () => {
-    const now = ctx.proxy.snapshot();
+    const now = m.proxy.snapshot();
     const seen = now.reads + now.writes;
     if (seen !== calls) {
       calls = seen;
@@ -272,35 +271,41 @@ async function quiescent(ctx: Context, operator: Operator, timeoutMs: number): P
 /**
  * Steady state: a fresh operator over the N Ready identities, resyncing every `resyncSeconds`. Its first pass
  * (what every restart costs) is reported apart; then M resync cycles are measured. The cloud answers without
- * latency here so M cycles fit the time budget — the counts do not depend on latency.
+ * latency here so M cycles fit the time budget — the counts do not depend on latency. The operator resyncs every
+ * identity in the cluster; when another scenario's are still there (its delete was not asked for), this cloud's
+ * calls are divided by this mechanism's share of the reconciles.
  */
-export async function steadyState(ctx: Context): Promise<SteadyResult> {
+export async function steadyState(ctx: Context, m: Mechanism): Promise<SteadyResult> {
   const { opts } = ctx;
-  const n = opts.n;
-  ctx.proxy.configure({ ...limited(ctx), latencyMs: 0 });
-  // The limiter must not be what paces a resync here: the counts are the point, and docs/benchmarks.md works out
-  // the limiter budget a resync needs separately.
-  const env = operatorEnv(opts, { KEYLESS_RESYNC_SECONDS: String(opts.resyncSeconds), KEYLESS_CLOUD_CALLS_PER_SECOND: '1000', KEYLESS_CLOUD_CALL_BURST: '100' });
-  ctx.log(`steady state: ${n} identities, resync every ${opts.resyncSeconds}s, ${opts.resyncs} cycles`);
-  const operator = await ctx.startOperator('steady', env);
+  const { n } = m;
+  const resynced = Math.max(n, ctx.workload.liveCount());
+  m.proxy.configure({ ...limited(ctx, m), latencyMs: 0 });
+  // The budgets must not be what paces a resync here: the counts are the point, and docs/benchmarks.md works out
+  // the read budget a resync needs separately.
+  const env = operatorEnv(opts, { KEYLESS_RESYNC_SECONDS: String(opts.resyncSeconds), ...UNLIMITED });
+  ctx.log(`${m.label} steady state: ${n} identities (${resynced} in all), resync every ${opts.resyncSeconds}s, ${opts.resyncs} cycles`);
+  const operator = await ctx.startOperator(`${m.key}-steady`, env);
   try {
-    const restartMeter = new Meter(ctx.proxy, operator);
+    const restartMeter = new Meter(m.proxy, operator);
     await restartMeter.start();
     // The restart pass is over once every identity was reconciled once. (When one pass takes longer than the resync
     // interval, the queue never empties: the operator is permanently behind, which the report says.)
-    await until(async () => (await operator.metrics()).sum('keyless_reconcile_total', { controller: 'workloadidentity' }) >= n, 600_000, 250);
+    await until(async () => (await operator.metrics()).sum('keyless_reconcile_total', { controller: 'workloadidentity' }) >= resynced, 600_000, 250);
     const restartBill = await restartMeter.stop();
 
-    const meter = new Meter(ctx.proxy, operator);
+    const meter = new Meter(m.proxy, operator);
     await meter.start();
     await new Promise((r) => setTimeout(r, opts.resyncs * opts.resyncSeconds * 1000));
     const bill = await meter.stop();
     const reconciles = total(bill.operator.reconciles);
-    const accountChecks = bill.cloud.byOperation['ListOpenIDConnectProviders']?.calls ?? 0;
-    const byOperation = Object.fromEntries(Object.entries(bill.cloud.byOperation).filter(([op]) => op !== 'ListOpenIDConnectProviders'));
+    const ours = Math.max(1, (reconciles * n) / resynced);
+    const accountChecks = m.accountChecks.reduce((sum, op) => sum + (bill.cloud.byOperation[op]?.calls ?? 0), 0);
+    const byOperation = Object.fromEntries(Object.entries(bill.cloud.byOperation).filter(([op]) => !m.accountChecks.includes(op)));
     const identityReads = bill.cloud.reads - accountChecks;
     return {
+      mechanism: m.label,
       n,
+      identitiesResynced: resynced,
       resyncSeconds: opts.resyncSeconds,
       resyncs: opts.resyncs,
       cloudLatencyMs: 0,
@@ -316,13 +321,14 @@ export async function steadyState(ctx: Context): Promise<SteadyResult> {
       windowSeconds: bill.seconds,
       reconciles,
       perIdentityPerResync: {
-        reads: round(identityReads / Math.max(1, reconciles), 2),
-        writes: round(bill.cloud.writes / Math.max(1, reconciles), 2),
-        byOperation: perUnit(byOperation, Math.max(1, reconciles)),
+        reads: round(identityReads / ours, 2),
+        writes: round(bill.cloud.writes / ours, 2),
+        byOperation: perUnit(byOperation, ours),
       },
       kubernetesWritesPerResync: round(total(bill.operator.kubernetesWrites) / opts.resyncs, 2),
       kubernetesWrites: bill.operator.kubernetesWrites,
       accountChecksPerResync: round(accountChecks / opts.resyncs, 2),
+      accountCheckOperations: m.accountChecks,
       bill,
     };
   } finally {
@@ -330,33 +336,42 @@ export async function steadyState(ctx: Context): Promise<SteadyResult> {
   }
 }
 
-/** Delete all: every WorkloadIdentity of `namespace` at once; done when every finalizer is gone. */
-export async function deleteAll(ctx: Context, mechanism: 'IRSA' | 'PodIdentity', operator: Operator): Promise<DeleteResult> {
+/**
+ * Delete all: every WorkloadIdentity of the mechanism's namespace at once, once the operator is idle; done when every
+ * finalizer is gone.
+ */
+export async function deleteAll(ctx: Context, m: Mechanism, operator: Operator): Promise<DeleteResult> {
   const { opts } = ctx;
-  const namespace = mechanism === 'IRSA' ? NAMESPACE.irsa : NAMESPACE.pod;
+  const { namespace } = m;
   const n = ctx.workload.live([namespace]).length;
-  ctx.proxy.configure(limited(ctx));
-  ctx.log(`${mechanism} delete all: ${n} WorkloadIdentities`);
-  const meter = new Meter(ctx.proxy, operator);
+  m.proxy.configure(limited(ctx, m));
+  // A freshly started operator first makes a pass over every identity (the restart cost steady state reports): the
+  // delete is measured from when that is over.
+  await quiescent(m, operator, 600_000);
+  ctx.log(`${m.label} delete all: ${n} WorkloadIdentities`);
+  const meter = new Meter(m.proxy, operator);
   await meter.start();
   const started = Date.now();
   await ctx.workload.deleteAll(namespace);
-  // IRSA deletes the inline policy and the role; Pod Identity also the association (on its own EKS limit).
-  const floorSeconds = (n * IAM_WRITES_FLOOR) / opts.writeRate;
+  const floorSeconds = (n * m.floor.delete) / opts.writeRate;
   const complete = await until(() => ctx.workload.live([namespace]).length === 0, Math.max(900_000, floorSeconds * 5_000));
   const bill = await meter.stop();
   const gone = ctx.workload.in([namespace]).map((t) => t.deletedAtMs ?? Date.now());
   const seconds = round((Math.max(started, ...gone) - started) / 1000, 1);
+  const per = Math.max(1, n);
   return {
-    mechanism,
+    mechanism: m.label,
     n,
     cloud: { latencyMs: opts.latencyMs, writeRate: opts.writeRate, writeBurst: opts.writeBurst },
     complete,
     secondsToAllRevoked: seconds,
     floorSeconds,
     ratioToFloor: round(seconds / floorSeconds, 2),
-    callsPerIdentity: perUnit(bill.cloud.byOperation, Math.max(1, n)),
-    ownedObjectsLeft: { roles: await ownedRolesInMoto(ctx.motoIam), associations: mechanism === 'PodIdentity' ? await associationsLeft(ctx.eks) : 0 },
+    writesFloorPerIdentity: m.floor.delete,
+    callsPerIdentity: perUnit(bill.cloud.byOperation, per),
+    readsPerIdentity: round(bill.cloud.reads / per, 2),
+    writesPerIdentity: round(bill.cloud.writes / per, 2),
+    ownedObjectsLeft: await m.ownedLeft(),
     bill,
   };
 }
@@ -367,11 +382,11 @@ export async function deleteAll(ctx: Context, mechanism: 'IRSA' | 'PodIdentity',
  * how fast its queue drains, how much memory it needs. With BENCH_SCALE_DELETE=true all are then deleted, and
  * the emulator must be left without a role of ours.
  */
-export async function scale(ctx: Context): Promise<ScaleResult> {
+export async function scale(ctx: Context, aws: AwsCloud): Promise<ScaleResult> {
   const { opts } = ctx;
   const n = opts.scaleN;
-  const namespaces = Array.from({ length: Math.ceil(n / SCALE_NAMESPACE_SIZE) }, (_, i) => `${NAMESPACE.scale}-${i}`);
-  ctx.proxy.configure({ latencyMs: 0, writeRate: 0, writeBurst: 1, upstream: ctx.scaleIam.endpoint });
+  const namespaces = Array.from({ length: Math.ceil(n / SCALE_NAMESPACE_SIZE) }, (_, i) => `${AWS_NAMESPACE.scale}-${i}`);
+  aws.proxy.configure({ latencyMs: 0, writeRate: 0, writeBurst: 1, upstream: aws.scaleIam.endpoint });
   ctx.log(`scale: creating ${n} ServiceAccounts and WorkloadIdentities with no operator running`);
   const submitStarted = Date.now();
   for (const [ni, namespace] of namespaces.entries()) {
@@ -381,21 +396,21 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
     await ctx.workload.serviceAccounts(namespace, names.map((x) => `sa-${x}`), opts.createConcurrency);
     await ctx.workload.workloadIdentities(
       namespace,
-      names.map((x, i) => ({ name: `wi-${x}`, spec: { serviceAccountName: `sa-${x}`, cloudAccountRef: { name: ACCOUNT.scale }, aws: { mechanism: 'IRSA', policy: policyFor(i) } } })),
+      names.map((x, i) => ({ name: `wi-${x}`, spec: { serviceAccountName: `sa-${x}`, cloudAccountRef: { name: AWS_ACCOUNT.scale }, aws: { mechanism: 'IRSA', policy: awsPolicyFor(i) } } })),
       opts.createConcurrency,
     );
   }
   const submitSeconds = round((Date.now() - submitStarted) / 1000, 1);
   const readyCount = () => ctx.workload.in(namespaces).filter((t) => t.readyAtMs !== undefined).length;
 
-  // No limiter in the operator either: this scenario measures the operator's own throughput and memory.
-  const env = operatorEnv(opts, { KEYLESS_CLOUD_CALLS_PER_SECOND: '100000', KEYLESS_CLOUD_CALL_BURST: '1000' });
+  // No budget in the operator either: this scenario measures the operator's own throughput and memory.
+  const env = operatorEnv(opts, UNLIMITED);
   ctx.log(`scale: starting the operator over ${n} WorkloadIdentities`);
   const started = Date.now();
   const operator = await ctx.startOperator('scale', env);
   try {
     const observedAt = started + operator.syncedAfterMs;
-    const meter = new Meter(ctx.proxy, operator);
+    const meter = new Meter(aws.proxy, operator);
     await meter.start({ fromProcessStart: true });
     const timeline: ScaleResult['timeline'] = [];
     let peakQueueDepth = 0;
@@ -432,7 +447,7 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
     if (!opts.scaleDelete) return result;
 
     ctx.log(`scale: deleting ${n} WorkloadIdentities`);
-    const deleteMeter = new Meter(ctx.proxy, operator);
+    const deleteMeter = new Meter(aws.proxy, operator);
     await deleteMeter.start();
     const deleteStarted = Date.now();
     try {
@@ -447,7 +462,7 @@ export async function scale(ctx: Context): Promise<ScaleResult> {
     result.delete = {
       complete: deleted,
       secondsToAllRevoked: round((Math.max(deleteStarted, ...goneAt) - deleteStarted) / 1000, 1),
-      ownedRolesLeft: ctx.scaleIam.countRoles({ 'keyless.dev/cluster': CLUSTER_NAME }),
+      ownedRolesLeft: aws.scaleIam.countRoles({ [MARKER.cluster]: CLUSTER_NAME }),
       bill: deleteBill,
     };
     return result;

@@ -119,6 +119,11 @@ export class Workload {
     return [...this.tracked.entries()].filter(([k, t]) => namespaces.includes(k.slice(0, k.indexOf('/'))) && t.deletedAtMs === undefined).map(([, t]) => t);
   }
 
+  /** How many WorkloadIdentities exist in the whole cluster. */
+  liveCount(): number {
+    return [...this.tracked.values()].filter((t) => t.deletedAtMs === undefined).length;
+  }
+
   /** Every WorkloadIdentity in `namespaces` the watch has seen, deleted ones included. */
   in(namespaces: string[]): Tracked[] {
     return [...this.tracked.entries()].filter(([k]) => namespaces.includes(k.slice(0, k.indexOf('/')))).map(([, t]) => t);
@@ -168,7 +173,8 @@ export class Workload {
     }
     for (const c of wi.status?.conditions ?? []) {
       if (c.status === 'False') t.failures.set(c.reason, c.message);
-      if (/throttl|rate exceeded/i.test(c.message)) t.throttlingSurfaced = true;
+      // AWS Throttling "Rate exceeded", Google RESOURCE_EXHAUSTED "Quota exceeded for quota metric", ARM TooManyRequests.
+      if (/throttl|rate exceeded|quota exceeded for quota metric|resource_exhausted|too ?many ?requests/i.test(c.message)) t.throttlingSurfaced = true;
       if (c.type === 'Ready' && c.status === 'True' && t.readyAtMs === undefined) {
         t.readyAtMs = Date.now();
         t.readyTransitionMs = Date.parse(c.lastTransitionTime);

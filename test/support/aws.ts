@@ -58,7 +58,7 @@ async function freePort(): Promise<number> {
 }
 
 /** The operation of an AWS request: `Action=` for awsQuery (IAM, STS), method and path shape for EKS. */
-function operationOf(method: string, url: string, body: string): string {
+export function operationOf(method: string, url: string, body: string): string {
   const action = new URLSearchParams(body).get('Action');
   if (action) return action;
   const pathname = new URL(url, 'http://x').pathname;

@@ -36,7 +36,7 @@ export interface GcpTestEmulator {
   stop(): Promise<void>;
 }
 
-export function isWrite(call: LoggedCall): boolean {
+export function isWrite(call: Pick<LoggedCall, 'method' | 'operation'>): boolean {
   return call.method !== 'GET' && !call.operation.endsWith('getIamPolicy');
 }
 

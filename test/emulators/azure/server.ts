@@ -96,6 +96,80 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * The ARM operation a request is, and what serves it from `state`; `page` answers a list. Undefined for a path or
+ * method ARM has no operation for here.
+ */
+function armRoute(state: ArmState, method: string, url: URL, segments: string[], page: (items: unknown[]) => Reply): Route | undefined {
+  const lc = segments.map((s) => s.toLowerCase());
+  const authz = lc.lastIndexOf('microsoft.authorization');
+  if (authz >= 1 && lc[authz - 1] === 'providers') {
+    const scope = `/${segments.slice(0, authz - 1).join('/')}`;
+    const [kind, name, ...extra] = lc.slice(authz + 1);
+    const rawName = segments[authz + 2] ?? '';
+    if (extra.length) return undefined;
+    const filter = url.searchParams.get('$filter') ?? undefined;
+    const av = AUTHORIZATION_API_VERSION;
+    if (kind === 'roleassignments' && name === undefined && method === 'GET') {
+      return { operation: 'RoleAssignments_ListForScope', apiVersion: av, handle: () => page(state.listAssignments(scope, filter)) };
+    }
+    if (kind === 'roleassignments' && name !== undefined) {
+      if (method === 'GET') return { operation: 'RoleAssignments_Get', apiVersion: av, handle: () => state.getAssignment(scope, rawName) };
+      if (method === 'PUT') return { operation: 'RoleAssignments_Create', apiVersion: av, handle: (body) => state.putAssignment(scope, rawName, body) };
+      if (method === 'DELETE') return { operation: 'RoleAssignments_Delete', apiVersion: av, handle: () => state.deleteAssignment(scope, rawName) };
+    }
+    if (kind === 'roledefinitions' && name === undefined && method === 'GET') {
+      return { operation: 'RoleDefinitions_List', apiVersion: av, handle: () => page(state.listRoleDefinitions(scope, filter)) };
+    }
+    if (kind === 'roledefinitions' && name !== undefined && method === 'GET') {
+      return { operation: 'RoleDefinitions_Get', apiVersion: av, handle: () => state.getRoleDefinition(scope, rawName) };
+    }
+    return undefined;
+  }
+  const msi = lc[0] === 'subscriptions' && lc[2] === 'resourcegroups' && lc[4] === 'providers' && lc[5] === 'microsoft.managedidentity' && lc[6] === 'userassignedidentities';
+  if (!msi) return undefined;
+  const [sub = '', , rg = ''] = segments.slice(1);
+  const name = segments[7];
+  const fic = segments[9];
+  const av = MSI_API_VERSION;
+  if (segments.length === 7 && method === 'GET') {
+    return { operation: 'UserAssignedIdentities_ListByResourceGroup', apiVersion: av, handle: () => page(state.listIdentities(sub, rg)) };
+  }
+  if (segments.length === 8 && name) {
+    if (method === 'GET') return { operation: 'UserAssignedIdentities_Get', apiVersion: av, handle: () => state.getIdentity(sub, rg, name) };
+    if (method === 'PUT') return { operation: 'UserAssignedIdentities_CreateOrUpdate', apiVersion: av, handle: (body) => state.putIdentity(sub, rg, name, body) };
+    if (method === 'PATCH') return { operation: 'UserAssignedIdentities_Update', apiVersion: av, handle: (body) => state.patchIdentity(sub, rg, name, body) };
+    if (method === 'DELETE') return { operation: 'UserAssignedIdentities_Delete', apiVersion: av, handle: () => state.deleteIdentity(sub, rg, name) };
+  }
+  if (lc[8] !== 'federatedidentitycredentials' || !name) return undefined;
+  if (segments.length === 9 && method === 'GET') {
+    return { operation: 'FederatedIdentityCredentials_List', apiVersion: av, handle: () => page(state.listCredentials(sub, rg, name)) };
+  }
+  if (segments.length === 10 && fic) {
+    if (method === 'GET') return { operation: 'FederatedIdentityCredentials_Get', apiVersion: av, handle: () => state.getCredential(sub, rg, name, fic) };
+    if (method === 'PUT') return { operation: 'FederatedIdentityCredentials_CreateOrUpdate', apiVersion: av, handle: (body) => state.putCredential(sub, rg, name, fic, body) };
+    if (method === 'DELETE') return { operation: 'FederatedIdentityCredentials_Delete', apiVersion: av, handle: () => state.deleteCredential(sub, rg, name, fic) };
+  }
+  return undefined;
+}
+
+/** The request's path segments, URL-decoded. */
+function pathSegments(url: URL): string[] {
+  return url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+}
+
+/** Only for naming requests: nothing is ever served from it. */
+const NAMING_STATE = new ArmState({ tenantId: '', config: { principalReplicationDelayMs: 0, ficWriteLatencyMs: 0, pageSize: 1 } });
+
+/**
+ * The operation ID of an ARM request (`url` its path and query), as this emulator logs it and the operator counts
+ * it: UserAssignedIdentities_CreateOrUpdate, RoleAssignments_Create, ...; undefined when it is not an ARM operation.
+ */
+export function armOperation(method: string, url: string): string | undefined {
+  const u = new URL(url, 'https://arm');
+  return armRoute(NAMING_STATE, method, u, pathSegments(u), () => ({ status: 200 }))?.operation;
+}
+
 export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<AzureEmulator> {
   const state = new ArmState({
     tenantId: opts.tenantId ?? randomUUID(),
@@ -122,60 +196,6 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
     const next = new URL(url.toString());
     next.searchParams.set('$skiptoken', String(skip + size));
     return { status: 200, body: { value, nextLink: `https://${req.headers.host ?? '127.0.0.1'}${next.pathname}${next.search}` } };
-  };
-
-  const route = (req: IncomingMessage, url: URL, segments: string[]): Route | undefined => {
-    const method = req.method ?? 'GET';
-    const lc = segments.map((s) => s.toLowerCase());
-    const authz = lc.lastIndexOf('microsoft.authorization');
-    if (authz >= 1 && lc[authz - 1] === 'providers') {
-      const scope = `/${segments.slice(0, authz - 1).join('/')}`;
-      const [kind, name, ...extra] = lc.slice(authz + 1);
-      const rawName = segments[authz + 2] ?? '';
-      if (extra.length) return undefined;
-      const filter = url.searchParams.get('$filter') ?? undefined;
-      const av = AUTHORIZATION_API_VERSION;
-      if (kind === 'roleassignments' && name === undefined && method === 'GET') {
-        return { operation: 'RoleAssignments_ListForScope', apiVersion: av, handle: () => page(req, url, state.listAssignments(scope, filter)) };
-      }
-      if (kind === 'roleassignments' && name !== undefined) {
-        if (method === 'GET') return { operation: 'RoleAssignments_Get', apiVersion: av, handle: () => state.getAssignment(scope, rawName) };
-        if (method === 'PUT') return { operation: 'RoleAssignments_Create', apiVersion: av, handle: (body) => state.putAssignment(scope, rawName, body) };
-        if (method === 'DELETE') return { operation: 'RoleAssignments_Delete', apiVersion: av, handle: () => state.deleteAssignment(scope, rawName) };
-      }
-      if (kind === 'roledefinitions' && name === undefined && method === 'GET') {
-        return { operation: 'RoleDefinitions_List', apiVersion: av, handle: () => page(req, url, state.listRoleDefinitions(scope, filter)) };
-      }
-      if (kind === 'roledefinitions' && name !== undefined && method === 'GET') {
-        return { operation: 'RoleDefinitions_Get', apiVersion: av, handle: () => state.getRoleDefinition(scope, rawName) };
-      }
-      return undefined;
-    }
-    const msi = lc[0] === 'subscriptions' && lc[2] === 'resourcegroups' && lc[4] === 'providers' && lc[5] === 'microsoft.managedidentity' && lc[6] === 'userassignedidentities';
-    if (!msi) return undefined;
-    const [sub = '', , rg = ''] = segments.slice(1);
-    const name = segments[7];
-    const fic = segments[9];
-    const av = MSI_API_VERSION;
-    if (segments.length === 7 && method === 'GET') {
-      return { operation: 'UserAssignedIdentities_ListByResourceGroup', apiVersion: av, handle: () => page(req, url, state.listIdentities(sub, rg)) };
-    }
-    if (segments.length === 8 && name) {
-      if (method === 'GET') return { operation: 'UserAssignedIdentities_Get', apiVersion: av, handle: () => state.getIdentity(sub, rg, name) };
-      if (method === 'PUT') return { operation: 'UserAssignedIdentities_CreateOrUpdate', apiVersion: av, handle: (body) => state.putIdentity(sub, rg, name, body) };
-      if (method === 'PATCH') return { operation: 'UserAssignedIdentities_Update', apiVersion: av, handle: (body) => state.patchIdentity(sub, rg, name, body) };
-      if (method === 'DELETE') return { operation: 'UserAssignedIdentities_Delete', apiVersion: av, handle: () => state.deleteIdentity(sub, rg, name) };
-    }
-    if (lc[8] !== 'federatedidentitycredentials' || !name) return undefined;
-    if (segments.length === 9 && method === 'GET') {
-      return { operation: 'FederatedIdentityCredentials_List', apiVersion: av, handle: () => page(req, url, state.listCredentials(sub, rg, name)) };
-    }
-    if (segments.length === 10 && fic) {
-      if (method === 'GET') return { operation: 'FederatedIdentityCredentials_Get', apiVersion: av, handle: () => state.getCredential(sub, rg, name, fic) };
-      if (method === 'PUT') return { operation: 'FederatedIdentityCredentials_CreateOrUpdate', apiVersion: av, handle: (body) => state.putCredential(sub, rg, name, fic, body) };
-      if (method === 'DELETE') return { operation: 'FederatedIdentityCredentials_Delete', apiVersion: av, handle: () => state.deleteCredential(sub, rg, name, fic) };
-    }
-    return undefined;
   };
 
   const admin = async (req: IncomingMessage, res: ServerResponse, what: string) => {
@@ -226,7 +246,7 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
 
   const serve = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'https://emulator');
-    const segments = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+    const segments = pathSegments(url);
     if (segments[0] === '__emulator') return admin(req, res, segments.slice(1).join('/'));
 
     const method = req.method ?? 'GET';
@@ -267,7 +287,7 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
     if (!/^Bearer \S+/.test(req.headers.authorization ?? '')) {
       return fail(new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing."));
     }
-    const r = route(req, url, segments);
+    const r = armRoute(state, method, url, segments, (items) => page(req, url, items));
     if (!r) return fail(new ArmError(404, 'InvalidResourceType', `No route for ${method} ${record.path} in the Keyless Azure emulator.`));
     record.operation = r.operation;
 

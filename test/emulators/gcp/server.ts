@@ -101,6 +101,26 @@ function routes(state: GcpState): Route[] {
   ];
 }
 
+/** IAM Credentials' token minting, served beside the routes above (tokens.ts). */
+const GENERATE_ACCESS_TOKEN = /^\/v1\/projects\/([^/:]+)\/serviceAccounts\/([^/:]+):generateAccessToken$/;
+
+function findRoute(table: Route[], method: string, path: string): Route | undefined {
+  return table.find(([m, p]) => (Array.isArray(m) ? m.includes(method) : m === method) && p.test(path));
+}
+
+/** Only for naming requests: the handlers of this table never run. */
+const NAMING_ROUTES = routes(new GcpState());
+
+/**
+ * The operation a request to Google's APIs names (`path` URL-decoded), as this emulator logs it and the operator
+ * counts it: CreateServiceAccount, projects.setIamPolicy, buckets.getIamPolicy, ...; undefined when no route serves it.
+ */
+export function gcpOperation(method: string, path: string): string | undefined {
+  if (method === 'POST' && path === '/v1/token') return 'sts.token';
+  if (method === 'POST' && GENERATE_ACCESS_TOKEN.test(path)) return 'iamcredentials.generateAccessToken';
+  return findRoute(NAMING_ROUTES, method, path)?.[2];
+}
+
 /** Google JSON errors; Cloud Storage's dialect has `errors[].reason` instead of a canonical `status`. */
 function errorBody(err: GoogleError, storageApi: boolean): object {
   if (storageApi) return { error: { code: err.code, message: err.message, errors: [{ domain: 'global', reason: err.status === 'NOT_FOUND' ? 'notFound' : err.status, message: err.message }] } };
@@ -244,7 +264,7 @@ export async function startGcpEmulator(
         return;
       }
       const caller = (req.headers.authorization ?? '').replace(/^Bearer /i, '');
-      const generate = method === 'POST' ? /^\/v1\/projects\/([^/:]+)\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(path) : null;
+      const generate = method === 'POST' ? GENERATE_ACCESS_TOKEN.exec(path) : null;
       if (generate) {
         let status = 200;
         let out: unknown;
@@ -269,7 +289,7 @@ export async function startGcpEmulator(
       let status = 200;
       let out: unknown;
       try {
-        const route = table.find(([m, p]) => (Array.isArray(m) ? m.includes(method) : m === method) && p.test(path));
+        const route = findRoute(table, method, path);
         if (!route) throw new GoogleError(404, 'NOT_FOUND', `The emulator has no route for ${method} ${path}.`);
         operation = route[2];
         if (!caller) throw new GoogleError(401, 'UNAUTHENTICATED', 'Request is missing required authentication credential.');
