@@ -46,7 +46,7 @@ async function main(): Promise<boolean> {
     kc,
     workload,
     log,
-    startOperator: (name, env) => startOperator({ name, kubeconfig: operatorKubeconfig, logDir: benchDir, env: Object.assign({}, ...clouds.map((c) => c.operatorEnv), env) as Record<string, string> }),
+    startOperator: (name, env) => startOperator({ name, kubeconfig: operatorKubeconfig, logDir: benchDir, entry: opts.operatorEntry, env: Object.assign({}, ...clouds.map((c) => c.operatorEnv), env) as Record<string, string> }),
     accountsReady: async () => void (await kubectl(['wait', '--for=condition=Ready', '--timeout=120s', ...clouds.flatMap((c) => c.accounts).map((a) => `cloudaccount/${a}`)])),
   };
 

@@ -1,4 +1,4 @@
-// The operator under test: `node src/main.ts` as its own ServiceAccount (test/support/operator.ts installs the
+// The operator under test: `node dist/main.js` (as the image runs it; BENCH_OPERATOR_ENTRY) as its own ServiceAccount (test/support/operator.ts installs the
 // RBAC and writes the kubeconfig), one process per scenario so each starts from a cold cache with the
 // configuration that scenario needs. What it costs is read from /proc (CPU seconds, resident memory and its
 // kernel-tracked peak) and from its own /metrics.
@@ -62,7 +62,7 @@ export function parseMetrics(text: string): Metrics {
   };
 }
 
-export async function startOperator(opts: { name: string; kubeconfig: string; logDir: string; env: Record<string, string> }): Promise<Operator> {
+export async function startOperator(opts: { name: string; kubeconfig: string; logDir: string; env: Record<string, string>; entry: string }): Promise<Operator> {
   const logFile = path.join(opts.logDir, `operator-${opts.name}.log`);
   const started = performance.now();
   const { child, port, exited } = await spawnOperator({
@@ -70,6 +70,7 @@ export async function startOperator(opts: { name: string; kubeconfig: string; lo
     env: { KEYLESS_LEADER_ELECTION: 'false', KEYLESS_CLUSTER_NAME: 'bench', ...opts.env },
     logFile,
     syncTimeoutMs: 180_000,
+    entry: opts.entry,
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('the operator did not start');

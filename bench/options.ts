@@ -1,4 +1,5 @@
 // Benchmark flags: BENCH_* environment variables, or the same names as `BENCH_N=100` / `--n=100` arguments.
+import { readFileSync } from 'node:fs';
 
 export const SCENARIOS = [
   'create',
@@ -59,8 +60,10 @@ export interface Options {
   operatorReadsPerSecond: number;
   /** KEYLESS_WORKERS. */
   workers: number;
-  /** NODE_OPTIONS for the operator process (e.g. --max-old-space-size=128, --cpu-prof). */
+  /** NODE_OPTIONS for the operator process: by default the shipped Deployment's (config/manager/deployment.yaml). */
   operatorNodeOptions: string;
+  /** The operator's entry point: by default the compiled dist/main.js the image runs (bench.sh builds it). */
+  operatorEntry: string;
   /** More environment for the operator, `NAME=value,NAME=value`. */
   operatorEnv: Record<string, string>;
   /** How many objects the bench creates at once. */
@@ -113,7 +116,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     operatorWriteBurst: num('BENCH_OPERATOR_WRITE_BURST', 1, 1),
     operatorReadsPerSecond: num('BENCH_OPERATOR_READS_PER_SECOND', 100, 0.1),
     workers: num('BENCH_WORKERS', 4, 1),
-    operatorNodeOptions: v['BENCH_OPERATOR_NODE_OPTIONS'] ?? '',
+    operatorNodeOptions: v['BENCH_OPERATOR_NODE_OPTIONS'] ?? shippedNodeOptions(),
+    operatorEntry: v['BENCH_OPERATOR_ENTRY'] ?? 'dist/main.js',
     operatorEnv: Object.fromEntries(
       (v['BENCH_OPERATOR_ENV'] ?? '')
         .split(',')
@@ -123,4 +127,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     createConcurrency: num('BENCH_CREATE_CONCURRENCY', 16, 1),
     out: v['BENCH_OUT'] ?? 'bench/out/latest.json',
   };
+}
+
+/** The NODE_OPTIONS the shipped Deployment sets, so the bench measures the operator the way the image runs it. */
+export function shippedNodeOptions(deployment = new URL('../config/manager/deployment.yaml', import.meta.url)): string {
+  const m = /- name: NODE_OPTIONS\n\s+value: "?([^"\n]*)"?/.exec(readFileSync(deployment, 'utf8'));
+  return m?.[1] ?? '';
 }
