@@ -1,5 +1,6 @@
 // One set of ARM clients per CloudAccount, sharing that account's read and write budgets (DESIGN §5), its role-name
-// cache, and — across all accounts — the per-identity queue for federated-credential writes.
+// cache, the reads its identities have in common (shared-port.ts), and — across all accounts — the per-identity
+// queue for federated-credential writes.
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import type { TokenCredential } from '@azure/core-auth';
@@ -7,16 +8,18 @@ import { DefaultAzureCredential } from '@azure/identity';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
+import { sharedReadMaxAgeMs } from '../shared-reads.ts';
 import { createAuthorizationPort, createMsiPort } from './arm-client.ts';
-import type { AuthorizationPort, MsiPort } from './arm-port.ts';
+import type { SharedAuthorizationPort, SharedMsiPort } from './arm-port.ts';
 import type { AzureConfig } from './config.ts';
 import { classifyAzureError } from './errors.ts';
 import { createAzureExchangePort, type AzureExchangePort } from './exchange-port.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
+import { shareArmReads } from './shared-port.ts';
 
 export interface AzureAccountClients {
-  msi: MsiPort;
-  authorization: AuthorizationPort;
+  msi: SharedMsiPort;
+  authorization: SharedAuthorizationPort;
   exchange: AzureExchangePort;
   credentialWrites: KeyedMutex;
   roleIds: Map<string, string>;
@@ -28,6 +31,8 @@ export interface AzureClientOptions {
   budget: BudgetRates;
   /** The deadline of one call, the SDK's own retries included. */
   callTimeoutMs: number;
+  /** The operator's resync interval: what the identities share is read again after half of it. */
+  resyncMs: number;
   config: AzureConfig;
 }
 
@@ -56,9 +61,13 @@ export function azureClientCache(opts: AzureClientOptions): (account: CloudAccou
       userAgentOptions: { userAgentPrefix: 'keyless' },
     };
     const call = instrumentedCall('azure', callBudget(opts.budget), opts.metrics, classifyAzureError, { timeoutMs: opts.callTimeoutMs, endpoint: opts.config.endpoint });
+    const shared = shareArmReads(
+      createMsiPort(new ManagedServiceIdentityClient(credential, spec.subscriptionId, clientOptions), spec.resourceGroup, call),
+      createAuthorizationPort(new AuthorizationManagementClient(credential, spec.subscriptionId, clientOptions), call),
+      { maxAgeMs: sharedReadMaxAgeMs(opts.resyncMs) },
+    );
     const clients: AzureAccountClients = {
-      msi: createMsiPort(new ManagedServiceIdentityClient(credential, spec.subscriptionId, clientOptions), spec.resourceGroup, call),
-      authorization: createAuthorizationPort(new AuthorizationManagementClient(credential, spec.subscriptionId, clientOptions), call),
+      ...shared,
       exchange: createAzureExchangePort(call, opts.config.authorityHost),
       credentialWrites,
       roleIds: new Map(),

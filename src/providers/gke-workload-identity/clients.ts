@@ -1,14 +1,17 @@
-// One GcpPort per CloudAccount, sharing that account's read and write budgets.
+// One GcpPort per CloudAccount, sharing that account's read and write budgets and the reads its identities have in
+// common (shared-port.ts).
 // Production authenticates with Application Default Credentials (on GKE: the operator's own Workload Identity);
 // an emulator endpoint switches every client to it with a fixed access token and no credential lookup.
 import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
+import { sharedReadMaxAgeMs } from '../shared-reads.ts';
 import { classifyGcpError } from './errors.ts';
 import { createGcpPort, DEFAULT_ROOT_URLS, type RootUrls } from './gcp-client.ts';
 import { createGcpExchangePort, DEFAULT_EXCHANGE_URLS, type GcpExchangePort } from './exchange-port.ts';
-import type { GcpPort } from './gcp-port.ts';
+import type { SharedGcpPort } from './gcp-port.ts';
+import { shareGcpReads } from './shared-port.ts';
 
 export interface GcpClientOptions {
   metrics: Metrics;
@@ -16,6 +19,8 @@ export interface GcpClientOptions {
   budget: BudgetRates;
   /** The deadline of one call. */
   callTimeoutMs: number;
+  /** The operator's resync interval: what the identities share is read again after half of it. */
+  resyncMs: number;
   /** Serve every Google API from this root URL (an emulator); undefined in production. */
   endpoint: string | undefined;
   /** The bearer token sent to `endpoint`. */
@@ -23,7 +28,7 @@ export interface GcpClientOptions {
 }
 
 export interface GcpAccountClients {
-  gcp: GcpPort;
+  gcp: SharedGcpPort;
   exchange: GcpExchangePort;
 }
 
@@ -53,7 +58,8 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
     const cached = cache.get(account.metadata.name);
     if (cached) return cached;
     const call = instrumentedCall('gcp', callBudget(opts.budget), opts.metrics, classifyGcpError, { timeoutMs: opts.callTimeoutMs, endpoint });
-    const clients = { gcp: createGcpPort(auth, call, rootUrls), exchange: createGcpExchangePort(call, exchangeUrls) };
+    const gcp = shareGcpReads(createGcpPort(auth, call, rootUrls), { maxAgeMs: sharedReadMaxAgeMs(opts.resyncMs) });
+    const clients = { gcp, exchange: createGcpExchangePort(call, exchangeUrls) };
     cache.set(account.metadata.name, clients);
     return clients;
   };
