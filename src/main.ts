@@ -58,10 +58,10 @@ async function main(): Promise<void> {
 
   const kube = createKubePort(api, metrics, config.leaderElection.identity);
   const aws = awsClientCache({ metrics, budget: config.cloudBudget, maxAttempts: config.awsMaxAttempts, callTimeoutMs: config.cloudCallTimeoutMs, endpoints: config.awsEndpoints, resyncMs: config.resyncMs });
-  const azure = azureClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, config: loadAzureConfig(process.env) });
+  const azure = azureClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, resyncMs: config.resyncMs, config: loadAzureConfig(process.env) });
   const workloads = createWorkloads(api, metrics);
   const pods = createWorkloadPods(workloads);
-  const gcp = gcpClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, ...gcpClientEnv(process.env) });
+  const gcp = gcpClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, resyncMs: config.resyncMs, ...gcpClientEnv(process.env) });
   const providers = providerRegistry({
     'aws/IRSA': (account) => new AwsProvider('IRSA', { ...aws(account), pods }),
     'aws/PodIdentity': (account) => new AwsProvider('PodIdentity', { ...aws(account), pods }),

@@ -9,10 +9,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
-import type { RoleAssignment } from '@azure/arm-authorization';
 import { CoreV1Api, CustomObjectsApi, Watch, type KubeConfig, type V1ServiceAccount } from '@kubernetes/client-node';
 import type { WorkloadIdentity } from '../../src/api/types.ts';
-import { isCloudError } from '../../src/providers/cloud-error.ts';
 import { grantsOf } from '../../src/providers/gke-workload-identity/policy.ts';
 import type { PolicyTarget } from '../../src/providers/gke-workload-identity/resources.ts';
 import { createOidcProvider, startAwsEmulator, TEST_ACCOUNT_ID, type AwsEmulator } from '../support/aws.ts';
@@ -134,24 +132,8 @@ describe('edit histories end to end', () => {
   };
   /** The roles a principal holds on the project, as the test's own Google client reads them. */
   const projectRolesOf = async (member: string) => grantsOf(await gcp.client.getIamPolicy(projectTarget), member).map((g) => g.role).sort();
-  /** A read-modify-write by a person, redone on a stale etag like any well-behaved client. */
-  const grantByHand = async (role: string, member: string) => {
-    for (;;) {
-      const p = await gcp.client.getIamPolicy(projectTarget);
-      try {
-        await gcp.client.setIamPolicy(projectTarget, { ...p, bindings: [...(p.bindings ?? []), { role, members: [member] }] });
-        return;
-      } catch (err) {
-        if (!isCloudError(err, 'conflict')) throw err;
-      }
-    }
-  };
-  /** Every role assignment of a principal in one subscription, read with that subscription's own client. */
-  const assignmentsIn = async (subscriptionId: string, principalId: string) => {
-    const list: RoleAssignment[] = [];
-    for await (const a of azure.authorizationIn(subscriptionId).roleAssignments.listForScope(`subscriptions/${subscriptionId}`, { filter: `principalId eq '${principalId}'` })) list.push(a);
-    return list;
-  };
+  const grantByHand = (role: string, member: string) => gcp.editByHand(projectTarget, (bindings) => [...bindings, { role, members: [member] }]);
+  const assignmentsIn = (subscriptionId: string, principalId: string) => azure.assignmentsOf(principalId, subscriptionId);
   const principalIdOf = async (name: string) => {
     const principalId = (await getWI(name)).status?.azure?.principalId;
     assert.ok(principalId, `${name} has status.azure.principalId`);

@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
-import { isCloudError } from '../../src/providers/cloud-error.ts';
 import { grantsOf, type IamBinding, type IamPolicy } from '../../src/providers/gke-workload-identity/policy.ts';
 import type { PolicyTarget } from '../../src/providers/gke-workload-identity/resources.ts';
 import { eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
@@ -96,18 +95,7 @@ describe('GKE Workload Identity end to end', () => {
     });
     return JSON.parse(stdout) as unknown;
   };
-  /** A read-modify-write by someone else, redone on a stale etag like any well-behaved client. */
-  const foreignGrant = async (target: PolicyTarget, role: string, member: string) => {
-    for (;;) {
-      const p = await policy(target);
-      try {
-        await gcp.client.setIamPolicy(target, { ...p, bindings: [...(p.bindings ?? []), { role, members: [member] }] });
-        return;
-      } catch (err) {
-        if (!isCloudError(err, 'conflict')) throw err;
-      }
-    }
-  };
+  const foreignGrant = (target: PolicyTarget, role: string, member: string) => gcp.editByHand(target, (bindings) => [...bindings, { role, members: [member] }]);
 
   before(async () => {
     kc = kubeConfig();

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import { AuthorizationManagementClient, type RoleAssignment } from '@azure/arm-authorization';
 import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import type { TokenCredential } from '@azure/core-auth';
 import { startAzureEmulator, type AzureEmulator } from '../emulators/azure/server.ts';
@@ -28,6 +28,8 @@ export interface TestAzure {
   authorization(): AuthorizationManagementClient;
   /** The authorization client of another subscription, such as OTHER_SUBSCRIPTION. */
   authorizationIn(subscriptionId: string): AuthorizationManagementClient;
+  /** Every role assignment of a principal in a subscription (TEST_SUBSCRIPTION by default), read with its own client. */
+  assignmentsOf(principalId: string, subscriptionId?: string): Promise<RoleAssignment[]>;
   stop(): Promise<void>;
 }
 
@@ -56,6 +58,12 @@ export async function startTestAzure(config: Partial<EmulatorConfig> = {}, issue
     msi: () => new ManagedServiceIdentityClient(credential, TEST_SUBSCRIPTION, options),
     authorization: () => new AuthorizationManagementClient(credential, TEST_SUBSCRIPTION, options),
     authorizationIn: (subscriptionId) => new AuthorizationManagementClient(credential, subscriptionId, options),
+    assignmentsOf: async (principalId, subscriptionId = TEST_SUBSCRIPTION) => {
+      const list: RoleAssignment[] = [];
+      const client = new AuthorizationManagementClient(credential, subscriptionId, options);
+      for await (const a of client.roleAssignments.listForScope(`subscriptions/${subscriptionId}`, { filter: `principalId eq '${principalId}'` })) list.push(a);
+      return list;
+    },
     stop: async () => {
       await emulator.close();
       rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,9 @@ import { OAuth2Client } from 'google-auth-library';
 import { createGcpPort } from '../../src/providers/gke-workload-identity/gcp-client.ts';
 import { classifyGcpError } from '../../src/providers/gke-workload-identity/errors.ts';
 import type { GcpPort } from '../../src/providers/gke-workload-identity/gcp-port.ts';
+import type { IamBinding } from '../../src/providers/gke-workload-identity/policy.ts';
+import type { PolicyTarget } from '../../src/providers/gke-workload-identity/resources.ts';
+import { isCloudError } from '../../src/providers/cloud-error.ts';
 import type { CloudCall } from '../../src/providers/instrument.ts';
 
 /** The operator's bearer token (operator.ts gcpEnv); the tests read as someone else. */
@@ -24,6 +27,8 @@ export interface GcpTestEmulator {
   addTopic(project: string, topic: string): Promise<void>;
   addSecret(project: string, secret: string): Promise<void>;
   setFaults(faults: Partial<Faults>): Promise<void>;
+  /** Someone else's read-modify-write of a policy's bindings, redone on a stale etag like any well-behaved client. */
+  editByHand(target: PolicyTarget, change: (bindings: IamBinding[]) => IamBinding[]): Promise<void>;
   /** The operator's calls since the log was last cleared. */
   operatorCalls(): Promise<LoggedCall[]>;
   clearLog(): Promise<void>;
@@ -59,14 +64,26 @@ export async function startGcpTestEmulator(opts: { issuers?: IssuerSource[]; poo
     }
   };
   const root = `${endpoint}/`;
+  const client = createGcpPort(auth, call, { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root });
   return {
     endpoint,
-    client: createGcpPort(auth, call, { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root }),
+    client,
     addProject: async (projectId, projectNumber) => void (await adminCall('POST', 'projects', { projectId, projectNumber })),
     addBucket: async (name) => void (await adminCall('POST', 'buckets', { name })),
     addTopic: async (project, topic) => void (await adminCall('POST', 'topics', { project, topic })),
     addSecret: async (project, secret) => void (await adminCall('POST', 'secrets', { project, secret })),
     setFaults: async (faults) => void (await adminCall('POST', 'faults', faults)),
+    editByHand: async (target, change) => {
+      for (;;) {
+        const p = await client.getIamPolicy(target);
+        try {
+          await client.setIamPolicy(target, { ...p, bindings: change(p.bindings ?? []) });
+          return;
+        } catch (err) {
+          if (!isCloudError(err, 'conflict')) throw err;
+        }
+      }
+    },
     operatorCalls: async () => ((await adminCall('GET', 'log')) as { calls: LoggedCall[] }).calls.filter((c) => c.caller === OPERATOR_TOKEN),
     clearLog: async () => void (await adminCall('DELETE', 'log')),
     policyWrites: async () => ((await adminCall('GET', 'policy-writes')) as { writes: PolicyWrite[] }).writes,

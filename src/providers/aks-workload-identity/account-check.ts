@@ -1,19 +1,19 @@
 // The Azure side of a CloudAccount: the issuer is the AKS cluster's OIDC issuer as written in the spec (Azure has
 // no API that tells it from the subscription), and the resource group the identities go into must exist and be
-// readable by the operator. Says precisely what to do when it is not.
+// readable by the operator: its list of identities, the copy the account's identities share, answers both. Says precisely what to do when it is not.
 import { REASON } from '../../api/constants.ts';
 import type { CloudAccount } from '../../api/types.ts';
 import { isCloudError } from '../cloud-error.ts';
 import type { AccountVerdict } from '../types.ts';
-import type { MsiPort } from './arm-port.ts';
+import type { SharedMsiPort } from './arm-port.ts';
 
-export async function checkAzureAccount(msi: MsiPort, account: CloudAccount): Promise<AccountVerdict> {
+export async function checkAzureAccount(msi: SharedMsiPort, account: CloudAccount): Promise<AccountVerdict> {
   const spec = account.spec.azure;
   if (!spec) throw new Error('not an Azure account');
   const issuer = spec.oidcIssuer;
   const where = `resource group ${spec.resourceGroup} of subscription ${spec.subscriptionId}`;
   try {
-    await msi.listIdentitiesFirstPage();
+    await msi.sharedIdentities();
   } catch (err) {
     if (isCloudError(err) && (err.code === 'ResourceGroupNotFound' || err.code === 'SubscriptionNotFound')) {
       return {

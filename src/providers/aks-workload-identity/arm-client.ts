@@ -58,10 +58,7 @@ export function createMsiPort(client: ManagedServiceIdentityClient, resourceGrou
     deleteIdentity: async (name) => {
       await call('UserAssignedIdentities_Delete', (abortSignal) => ids.delete(resourceGroup, name, { abortSignal }));
     },
-    listIdentitiesFirstPage: async () => {
-      const first = await call('UserAssignedIdentities_ListByResourceGroup', (abortSignal) => ids.listByResourceGroup(resourceGroup, { abortSignal }).byPage().next());
-      return first.done ? [] : first.value.map(toIdentity);
-    },
+    listIdentities: async () => (await allPages(call, 'UserAssignedIdentities_ListByResourceGroup', (abortSignal) => ids.listByResourceGroup(resourceGroup, { abortSignal }), msiContinuation)).map(toIdentity),
     listCredentials: async (identityName) => {
       const items = await allPages(call, 'FederatedIdentityCredentials_List', (abortSignal) => fics.list(resourceGroup, identityName, { abortSignal }), msiContinuation);
       return items.map((c): FederatedCredential => ({ name: c.name ?? '', issuer: c.issuer ?? '', subject: c.subject ?? '', audiences: [...(c.audiences ?? [])] }));
@@ -92,8 +89,8 @@ export function createAuthorizationPort(client: AuthorizationManagementClient, c
       return defs.filter((d) => d.roleName?.toLowerCase() === roleName.toLowerCase() && d.name).map((d) => d.name ?? '');
     },
     listRoleAssignments: async (scope, principalId) => {
-      const filter = `principalId eq '${principalId}'`;
-      const list = (abortSignal: AbortSignal) => client.roleAssignments.listForScope(sdkScope(scope), { filter, abortSignal });
+      const filter = principalId === undefined ? {} : { filter: `principalId eq '${principalId}'` };
+      const list = (abortSignal: AbortSignal) => client.roleAssignments.listForScope(sdkScope(scope), { ...filter, abortSignal });
       return (await allPages(call, 'RoleAssignments_ListForScope', list, authorizationContinuation)).map(toAssignment);
     },
     createRoleAssignment: async (scope, name, input) =>

@@ -2,7 +2,7 @@
 // federated identity credentials in the CloudAccount's resource group (@azure/arm-msi), role definitions and role
 // assignments at any scope (@azure/arm-authorization). Implemented over the SDKs by arm-client.ts and by an
 // in-memory fake for unit tests. Methods throw CloudError; reads of a missing object return undefined and deletes
-// of a missing object succeed.
+// of a missing object succeed. shared-port.ts adds the reads every identity of a CloudAccount shares.
 
 export interface ManagedIdentity {
   /** ARM resource ID; ARM spells `resourcegroups` in lowercase here, so compare IDs case-insensitively. */
@@ -37,8 +37,8 @@ export interface MsiPort {
   /** Create or update (ARM PUT): the identity with exactly these tags. */
   putIdentity(name: string, input: { location: string; tags: Record<string, string> }): Promise<ManagedIdentity>;
   deleteIdentity(name: string): Promise<void>;
-  /** The first page of identities in the resource group: proves the group exists and is readable. */
-  listIdentitiesFirstPage(): Promise<ManagedIdentity[]>;
+  /** Every identity in the resource group, all pages (each carries what getIdentity does). */
+  listIdentities(): Promise<ManagedIdentity[]>;
   listCredentials(identityName: string): Promise<FederatedCredential[]>;
   putCredential(identityName: string, credential: FederatedCredential): Promise<void>;
   deleteCredential(identityName: string, credentialName: string): Promise<void>;
@@ -48,8 +48,22 @@ export interface MsiPort {
 export interface AuthorizationPort {
   /** The GUIDs of role definitions with exactly this name visible at `scope` (normally one). */
   findRoleDefinitions(scope: string, roleName: string): Promise<string[]>;
-  /** Assignments of `principalId` at, above and below `scope`. */
-  listRoleAssignments(scope: string, principalId: string): Promise<RoleAssignment[]>;
+  /** Assignments at, above and below `scope`: of `principalId` only, or of every principal when it is absent. */
+  listRoleAssignments(scope: string, principalId?: string): Promise<RoleAssignment[]>;
   createRoleAssignment(scope: string, name: string, input: { roleDefinitionId: string; principalId: string }): Promise<RoleAssignment>;
   deleteRoleAssignment(scope: string, name: string): Promise<void>;
+}
+
+/**
+ * The reads every identity of one CloudAccount shares (../shared-reads.ts): a copy at most a max age old, or as
+ * Keyless's own last write through the same ports left it.
+ */
+export interface SharedMsiPort extends MsiPort {
+  /** The identities of the resource group. */
+  sharedIdentities(): Promise<readonly ManagedIdentity[]>;
+}
+
+export interface SharedAuthorizationPort extends AuthorizationPort {
+  /** Every principal's assignments at, above and below `scope`. */
+  sharedRoleAssignments(scope: string): Promise<readonly RoleAssignment[]>;
 }

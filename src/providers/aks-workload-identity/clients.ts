@@ -1,19 +1,22 @@
 // One set of ARM clients per CloudAccount, sharing that account's read and write budgets (DESIGN §5), its role-name
-// cache, and — across all accounts — the per-identity queue for federated-credential writes.
+// cache, the reads its identities have in common (shared-port.ts), and — across all accounts — the per-identity
+// queue for federated-credential writes.
 import type { TokenCredential } from '@azure/core-auth';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
 import { lazyPort } from '../lazy-port.ts';
-import type { AuthorizationPort, MsiPort } from './arm-port.ts';
+import { sharedReadMaxAgeMs } from '../shared-reads.ts';
+import type { AuthorizationPort, MsiPort, SharedAuthorizationPort, SharedMsiPort } from './arm-port.ts';
 import type { AzureConfig } from './config.ts';
 import { classifyAzureError } from './errors.ts';
 import type { AzureExchangePort } from './exchange-port.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
+import { shareArmReads } from './shared-port.ts';
 
 export interface AzureAccountClients {
-  msi: MsiPort;
-  authorization: AuthorizationPort;
+  msi: SharedMsiPort;
+  authorization: SharedAuthorizationPort;
   exchange: AzureExchangePort;
   credentialWrites: KeyedMutex;
   roleIds: Map<string, string>;
@@ -25,6 +28,8 @@ export interface AzureClientOptions {
   budget: BudgetRates;
   /** The deadline of one call, the SDK's own retries included. */
   callTimeoutMs: number;
+  /** The operator's resync interval: what the identities share is read again after half of it. */
+  resyncMs: number;
   config: AzureConfig;
 }
 
@@ -54,16 +59,20 @@ export function azureClientCache(opts: AzureClientOptions): (account: CloudAccou
       userAgentOptions: { userAgentPrefix: 'keyless' },
     };
     const call = instrumentedCall('azure', callBudget(opts.budget), opts.metrics, classifyAzureError, { timeoutMs: opts.callTimeoutMs, endpoint: opts.config.endpoint });
-    const clients: AzureAccountClients = {
-      msi: lazyPort(async () => {
+    const shared = shareArmReads(
+      lazyPort<MsiPort>(async () => {
         const [{ ManagedServiceIdentityClient }, { createMsiPort }] = await Promise.all([import('@azure/arm-msi'), import('./arm-client.ts')]);
         return createMsiPort(new ManagedServiceIdentityClient(await (credential ??= credentialFor()), spec.subscriptionId, clientOptions), spec.resourceGroup, call);
       }),
-      authorization: lazyPort(async () => {
+      lazyPort<AuthorizationPort>(async () => {
         const [{ AuthorizationManagementClient }, { createAuthorizationPort }] = await Promise.all([import('@azure/arm-authorization'), import('./arm-client.ts')]);
         return createAuthorizationPort(new AuthorizationManagementClient(await (credential ??= credentialFor()), spec.subscriptionId, clientOptions), call);
       }),
-      exchange: lazyPort(async () => (await import('./exchange-port.ts')).createAzureExchangePort(call, opts.config.authorityHost)),
+      { maxAgeMs: sharedReadMaxAgeMs(opts.resyncMs) },
+    );
+    const clients: AzureAccountClients = {
+      ...shared,
+      exchange: lazyPort<AzureExchangePort>(async () => (await import('./exchange-port.ts')).createAzureExchangePort(call, opts.config.authorityHost)),
       credentialWrites,
       roleIds: new Map(),
     };

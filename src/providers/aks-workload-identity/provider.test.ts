@@ -5,7 +5,10 @@ import type { WorkloadIdentitySpec } from '../../api/types.ts';
 import { CloudError } from '../cloud-error.ts';
 import { converge, revokeIntended } from '../fake/contract.ts';
 import { fakeToken } from '../fake/token.ts';
-import { ProviderError } from '../types.ts';
+import type { SharedReadsOptions } from '../shared-reads.ts';
+import { FakeClock } from '../../controller/fake-clock.ts';
+import { ProviderError, type IdentityContext } from '../types.ts';
+import { checkAzureAccount } from './account-check.ts';
 import { managedIdentityName, roleAssignmentName } from './desired.ts';
 import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
 import { FakeArm } from './fake/arm.ts';
@@ -13,6 +16,7 @@ import { FakeAzureExchange } from './fake/exchange.ts';
 import { AZURE_ISSUER, AZURE_SUBSCRIPTION as SUB, azureContext } from './fake/context.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { AksWorkloadIdentityProvider } from './provider.ts';
+import { shareArmReads } from './shared-port.ts';
 
 const READER = 'acdd72a7-3385-48ef-bd42-f606fba81ae7';
 const BLOB_READER = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1';
@@ -25,10 +29,12 @@ const spec: WorkloadIdentitySpec['azure'] = {
   ],
 };
 
-function setup(opts: { mutex?: KeyedMutex } = {}) {
+/** A provider over a fake ARM whose shared reads keep nothing unless `reads` says otherwise: each converge reads what ARM has now. */
+function setup(opts: { mutex?: KeyedMutex; reads?: SharedReadsOptions } = {}) {
   const arm = new FakeArm();
   const roleIds = new Map<string, string>();
-  const provider = new AksWorkloadIdentityProvider({ msi: arm, authorization: arm, exchange: new FakeAzureExchange(arm), credentialWrites: opts.mutex ?? new KeyedMutex(), roleIds });
+  const shared = shareArmReads(arm, arm, opts.reads ?? { maxAgeMs: 0 });
+  const provider = new AksWorkloadIdentityProvider({ ...shared, exchange: new FakeAzureExchange(arm), credentialWrites: opts.mutex ?? new KeyedMutex(), roleIds });
   return { arm, provider, roleIds };
 }
 
@@ -303,5 +309,103 @@ describe('AksWorkloadIdentityProvider credentials (the exchange the webhook sets
     const [identity] = [...arm.identities.values()];
     for (const c of identity?.credentials.values() ?? []) c.subject = 'system:serviceaccount:bookstore:edited';
     assert.equal((await provider.credentials.exchange(ctx, status, token('system:serviceaccount:bookstore:catalog-sa'))).reason, 'TrustRejected');
+  });
+});
+
+describe('AksWorkloadIdentityProvider, reads shared by the identities of one CloudAccount', () => {
+  const MAX_AGE = 60_000;
+  /** One account's provider over ports whose shared copies live for MAX_AGE on a clock the test moves. */
+  function sharedSetup() {
+    const clock = new FakeClock();
+    return { clock, ...setup({ reads: { maxAgeMs: MAX_AGE, now: clock.now } }) };
+  }
+  const names = ['one', 'two', 'three'];
+  const ctx = (name: string, azure: WorkloadIdentitySpec['azure'] = spec) => azureContext(azure, { name, serviceAccountName: `${name}-sa` });
+  const principalOf = (arm: FakeArm, name: string) => [...arm.identities.values()].find((i) => i.tags['keyless.dev/name'] === name)?.principalId ?? '';
+
+  it('a resync of three converged identities lists the identities once, the assignments once, and reads each one’s credentials', async () => {
+    const { arm, clock, provider } = sharedSetup();
+    const records = new Map<string, IdentityContext['record']>();
+    for (const name of names) records.set(name, (await converge(provider, ctx(name))).record);
+    clock.advance(MAX_AGE);
+    arm.reads.length = 0;
+    arm.writes.length = 0;
+    for (const name of names) await converge(provider, { ...ctx(name), record: records.get(name) });
+    assert.deepEqual(arm.reads.sort(), ['listIdentities', `listRoleAssignments:/subscriptions/${SUB}`, ...names.map((n) => `listCredentials:${managedIdentityName('c1', 'bookstore', n)}`)].sort());
+    assert.deepEqual(arm.writes, []);
+  });
+
+  it('concurrent reconciles of different identities share one request for each list', async () => {
+    const { arm, clock, provider } = sharedSetup();
+    for (const name of names) await converge(provider, ctx(name));
+    clock.advance(MAX_AGE);
+    arm.reads.length = 0;
+    await Promise.all(names.map((name) => provider.observe(provider.desired(ctx(name)))));
+    assert.deepEqual(arm.reads.filter((r) => !r.startsWith('listCredentials')).sort(), ['listIdentities', `listRoleAssignments:/subscriptions/${SUB}`]);
+  });
+
+  it('sees a role assignment deleted by hand once its copy is older than the max age, and restores it', async () => {
+    const { arm, clock, provider } = sharedSetup();
+    const created = await converge(provider, ctx('one'));
+    const first = await converge(provider, { ...ctx('one'), record: created.record });
+    const principalId = principalOf(arm, 'one');
+    const name = roleAssignmentName(BOOKS, BLOB_READER, principalId);
+    await arm.deleteRoleAssignment(BOOKS, name);
+    clock.advance(MAX_AGE - 1);
+    assert.deepEqual((await converge(provider, { ...ctx('one'), record: first.record })).changes, [], 'within the max age the copy from before the change is used');
+    clock.advance(1);
+    const repaired = await converge(provider, { ...ctx('one'), record: first.record });
+    assert.deepEqual(repaired.changes.map((c) => c.action), ['RoleAssigned']);
+    assert.ok(arm.assignments.has(name));
+  });
+
+  it("never undoes Keyless's own write: a reconcile right after it judges from what the write left", async () => {
+    const { arm, provider } = sharedSetup();
+    const reader = { roleAssignments: [{ role: READER, scope: DATA_RG }] };
+    // The clock does not move: every later read is answered from the copies, as within one resync.
+    const none = await converge(provider, ctx('one', {}));
+    const granted = await converge(provider, { ...ctx('one', reader), record: none.record });
+    assert.deepEqual(granted.changes.map((c) => c.action), ['RoleAssigned']);
+    const revoked = await converge(provider, { ...ctx('one', {}), record: granted.record });
+    assert.deepEqual(revoked.changes.map((c) => c.action), ['RoleUnassigned'], 'the copy knows the assignment Keyless made');
+    assert.equal(arm.assignments.size, 0);
+    const again = await converge(provider, { ...ctx('one', reader), record: revoked.record });
+    assert.deepEqual(again.changes.map((c) => c.action), ['RoleAssigned'], 'the copy knows the delete');
+    arm.writes.length = 0;
+    assert.deepEqual((await converge(provider, { ...ctx('one', reader), record: again.record })).changes, []);
+    assert.deepEqual(arm.writes, []);
+  });
+
+  it('notices at once an identity that is listed but was deleted, and creates it again', async () => {
+    const { arm, provider } = sharedSetup();
+    const first = await converge(provider, ctx('one'));
+    const before = principalOf(arm, 'one');
+    await arm.deleteIdentity(managedIdentityName('c1', 'bookstore', 'one'));
+    const again = await converge(provider, { ...ctx('one'), record: first.record });
+    assert.equal(again.changes[0]?.action, 'Created');
+    assert.notEqual(principalOf(arm, 'one'), before);
+  });
+
+  it('writes nothing to a listed identity that someone replaced by their own, and then reports it as not owned', async () => {
+    const { arm, provider } = sharedSetup();
+    const first = await converge(provider, ctx('one'));
+    const identityName = managedIdentityName('c1', 'bookstore', 'one');
+    await arm.deleteIdentity(identityName);
+    arm.seedIdentity(identityName, { team: 'payments' });
+    arm.writes.length = 0;
+    await assert.rejects(converge(provider, { ...ctx('one'), record: first.record }), (err: unknown) => err instanceof CloudError && err.code === 'ChangedSinceListed' && err.kind === 'retryable');
+    assert.deepEqual(arm.writes, [], 'no credential or assignment was written to the stranger');
+    await assert.rejects(converge(provider, { ...ctx('one'), record: first.record }), isProviderError('NotOwned', false));
+    assert.deepEqual(arm.writes, []);
+  });
+
+  it('the CloudAccount check lists the identities the providers share', async () => {
+    const arm = new FakeArm();
+    const clock = new FakeClock();
+    const shared = shareArmReads(arm, arm, { maxAgeMs: MAX_AGE, now: clock.now });
+    const provider = new AksWorkloadIdentityProvider({ ...shared, exchange: new FakeAzureExchange(arm), credentialWrites: new KeyedMutex(), roleIds: new Map() });
+    assert.equal((await checkAzureAccount(shared.msi, azureContext().account)).ok, true);
+    await provider.observe(provider.desired(ctx('one')));
+    assert.deepEqual(arm.reads, ['listIdentities', `getIdentity:${managedIdentityName('c1', 'bookstore', 'one')}`], 'one list for both; the missing identity is looked up itself');
   });
 });

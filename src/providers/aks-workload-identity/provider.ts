@@ -4,9 +4,10 @@
 import { AUDIENCE, SERVICE_ACCOUNT_ANNOTATION, REASON } from '../../api/constants.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
 import { describeTaggedOwner, isOwned, markerTags, notOwned, unmarked } from '../ownership.ts';
+import { beforeFirstWrite, changedSinceListed } from '../shared-reads.ts';
 import { stepRunner } from '../steps.ts';
 import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type Provider, type Provisioned, type Revoked } from '../types.ts';
-import type { AuthorizationPort, FederatedCredential, ManagedIdentity, MsiPort, RoleAssignment } from './arm-port.ts';
+import type { FederatedCredential, ManagedIdentity, RoleAssignment, SharedAuthorizationPort, SharedMsiPort } from './arm-port.ts';
 import {
   assignmentRoleGuid,
   azureAccount,
@@ -34,6 +35,8 @@ export const POD_LABEL_HINT =
 
 export interface AksObserved {
   identity: ManagedIdentity | undefined;
+  /** `identity` is the shared list's copy: it is read again before anything is written for it. */
+  listed: boolean;
   owned: boolean;
   /** Federated credentials on our identity (empty when it is missing or not ours). */
   credentials: FederatedCredential[];
@@ -42,8 +45,9 @@ export interface AksObserved {
 }
 
 export interface AksDeps {
-  msi: MsiPort;
-  authorization: AuthorizationPort;
+  /** With the reads every identity of the account shares (shared-port.ts). */
+  msi: SharedMsiPort;
+  authorization: SharedAuthorizationPort;
   exchange: AzureExchangePort;
   /** Shared by every provider in the process: serializes federated-credential writes per identity. */
   credentialWrites: KeyedMutex;
@@ -96,11 +100,30 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     return desiredAks(ctx);
   }
 
+  /**
+   * The identity from the resource group's shared list and the assignments from each subscription's, filtered to our
+   * principal; only the federated credentials are read for this identity alone.
+   */
   async observe(desired: AksDesired): Promise<AksObserved> {
-    const identity = await this.#d.msi.getIdentity(desired.identityName);
-    if (!identity || !isOwned(identity.tags, desired.marker)) return { identity, owned: false, credentials: [], assignments: [] };
-    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(identity.name), this.#assignmentsOf(desired.listScopes, identity.principalId)]);
-    return { identity, owned: true, credentials, assignments };
+    let identity = (await this.#d.msi.sharedIdentities()).find((i) => same(i.name, desired.identityName));
+    const listed = identity !== undefined;
+    // Not listed: the list may lag a create; ask for the identity itself before calling it missing.
+    identity ??= await this.#d.msi.getIdentity(desired.identityName);
+    if (!identity || !isOwned(identity.tags, desired.marker)) return { identity, listed, owned: false, credentials: [], assignments: [] };
+    const [credentials, assignments] = await Promise.all([this.#credentialsOf(identity, listed), this.#assignmentsOf(desired.listScopes, identity.principalId, 'shared')]);
+    // Listed, but gone: the list predates a deletion.
+    if (!credentials) return { identity: undefined, listed: false, owned: false, credentials: [], assignments: [] };
+    return { identity, listed, owned: true, credentials, assignments };
+  }
+
+  /** undefined when a listed identity turns out to be gone. */
+  async #credentialsOf(identity: ManagedIdentity, listed: boolean): Promise<FederatedCredential[] | undefined> {
+    try {
+      return await this.#d.msi.listCredentials(identity.name);
+    } catch (err) {
+      if (!listed || !isCloudError(err, 'notFound') || (await this.#d.msi.getIdentity(identity.name))) throw err;
+      return undefined;
+    }
   }
 
   /** The identity, and every subscription where assignments may exist: those recorded and those the spec names. */
@@ -131,13 +154,21 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
       current = await this.#adopt(desired, observed.identity);
       changes.push({ step: 'identity', action: 'Adopted', message: `Adopted the existing managed identity ${observed.identity.id} (keyless.dev/adopt) and tagged it as owned` });
     }
+    // Before the first write for a listed identity (a credential, an assignment), ARM confirms it is still ours.
+    const confirm = beforeFirstWrite(async () => {
+      const listed = current.identity;
+      if (!current.listed || !listed) return;
+      const now = await this.#d.msi.getIdentity(listed.name);
+      if (now?.principalId === listed.principalId && isOwned(now.tags, desired.marker)) return;
+      throw changedSinceListed('UserAssignedIdentities_Get', `Managed identity ${listed.id}`);
+    });
     const fresh = !current.identity;
     // PUT is create-or-update: a crash after it finds the same identity again by its deterministic name.
     const identity = current.identity ?? (await asStep('identity', () => this.#d.msi.putIdentity(desired.identityName, { location: desired.location, tags: desired.marker })));
     if (fresh) changes.push({ step: 'identity', action: 'Created', message: `Created managed identity ${identity.id} (client ID ${identity.clientId})` });
     // A principal created a moment ago has no credentials and no assignments: nothing to read back.
-    changes.push(...(await this.#ensureTrust(desired, identity, fresh ? [] : current.credentials)));
-    const permissions = await this.#ensurePermissions(desired, identity, fresh ? [] : current.assignments);
+    changes.push(...(await this.#ensureTrust(desired, identity, fresh ? [] : current.credentials, confirm)));
+    const permissions = await this.#ensurePermissions(desired, identity, fresh ? [] : current.assignments, confirm);
     changes.push(...permissions.changes);
 
     const tenantId = identity.tenantId || desired.tenantId;
@@ -186,11 +217,11 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     if (credentialsLeft) return waiting('its federated credentials');
 
     const scopes = [...new Set([r.subscriptionId, ...(r.subscriptions ?? [])].map((sub) => `/subscriptions/${sub.toLowerCase()}`))];
-    for (const a of await this.#assignmentsOf(scopes, identity.principalId)) {
+    for (const a of await this.#assignmentsOf(scopes, identity.principalId, 'direct')) {
       await authorization.deleteRoleAssignment(a.scope, a.name);
       changes.push({ step: 'permissions', action: 'Deleted', message: `Deleted role assignment ${a.name} (role ${assignmentRoleGuid(a)}) at ${a.scope}` });
     }
-    if ((await this.#assignmentsOf(scopes, identity.principalId)).length) return waiting('its role assignments');
+    if ((await this.#assignmentsOf(scopes, identity.principalId, 'direct')).length) return waiting('its role assignments');
 
     await msi.deleteIdentity(identity.name);
     changes.push({ step: 'identity', action: 'Deleted', message: `Deleted managed identity ${identity.id}` });
@@ -202,15 +233,22 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
    * Puts the marker on an identity created outside Keyless (its own tags and location stay), then reads what it
    * carries: from here on it is ours like any other, so foreign credentials and unlisted grants are removed.
    */
-  async #adopt(desired: AksDesired, identity: ManagedIdentity): Promise<AksObserved> {
+  async #adopt(desired: AksDesired, listed: ManagedIdentity): Promise<AksObserved> {
+    // Taken over only as it is now, not as a list showed it.
+    const identity = await this.#d.msi.getIdentity(listed.name);
+    if (!identity || identity.principalId !== listed.principalId || !unmarked(identity.tags)) throw changedSinceListed('UserAssignedIdentities_Get', `Managed identity ${listed.id}`);
     const tagged = await asStep('identity', () => this.#d.msi.putIdentity(identity.name, { location: identity.location, tags: { ...identity.tags, ...desired.marker } }));
-    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(tagged.name), this.#assignmentsOf(desired.listScopes, tagged.principalId)]);
-    return { identity: tagged, owned: true, credentials, assignments };
+    const [credentials, assignments] = await Promise.all([this.#d.msi.listCredentials(tagged.name), this.#assignmentsOf(desired.listScopes, tagged.principalId, 'shared')]);
+    return { identity: tagged, listed: false, owned: true, credentials, assignments };
   }
 
-  /** Our principal's assignments in every subscription we look at; the filter is checked again, never trusted. */
-  async #assignmentsOf(scopes: string[], principalId: string): Promise<RoleAssignment[]> {
-    const lists = await Promise.all(scopes.map((scope) => this.#d.authorization.listRoleAssignments(scope, principalId)));
+  /**
+   * Our principal's assignments in every subscription we look at, from the account's shared lists or read directly
+   * (a revoke confirms its deletes); the principal is checked here, never trusted to a filter.
+   */
+  async #assignmentsOf(scopes: string[], principalId: string, from: 'shared' | 'direct'): Promise<RoleAssignment[]> {
+    const { authorization } = this.#d;
+    const lists = await Promise.all(scopes.map((scope) => (from === 'shared' ? authorization.sharedRoleAssignments(scope) : authorization.listRoleAssignments(scope, principalId))));
     const seen = new Set<string>();
     return lists.flat().filter((a) => {
       if (a.principalId.toLowerCase() !== principalId.toLowerCase() || seen.has(a.name.toLowerCase())) return false;
@@ -220,11 +258,12 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
   }
 
   /** Exactly one credential on our identity: ours. Any other one would let another subject in. */
-  async #ensureTrust(desired: AksDesired, identity: ManagedIdentity, credentials: FederatedCredential[]): Promise<Change[]> {
+  async #ensureTrust(desired: AksDesired, identity: ManagedIdentity, credentials: FederatedCredential[], confirm: () => Promise<void>): Promise<Change[]> {
     const want = desired.credential;
     const ours = credentials.find((c) => c.name.toLowerCase() === want.name.toLowerCase());
     const foreign = credentials.filter((c) => c !== ours);
     if (ours && !foreign.length && sameCredential(ours, want)) return [];
+    await confirm();
     return this.#d.credentialWrites.run(lockKey(identity), () =>
       asStep('trust', async () => {
         const changes: Change[] = [];
@@ -250,7 +289,7 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     );
   }
 
-  async #ensurePermissions(desired: AksDesired, identity: ManagedIdentity, existing: RoleAssignment[]): Promise<{ changes: Change[]; granted: string[] }> {
+  async #ensurePermissions(desired: AksDesired, identity: ManagedIdentity, existing: RoleAssignment[], confirm: () => Promise<void>): Promise<{ changes: Change[]; granted: string[] }> {
     const changes: Change[] = [];
     const granted: string[] = [];
     const wanted: { scope: string; guid: string; role: string }[] = [];
@@ -263,12 +302,14 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     for (const w of wanted) {
       granted.push(`${w.role} on ${w.scope}`);
       if (existing.some((a) => grants(a, w.scope, w.guid, principal))) continue;
+      await confirm();
       const name = roleAssignmentName(w.scope, w.guid, principal);
       const created = await asStep('permissions', () => this.#createAssignment(w.scope, name, w.guid, principal, identity));
       if (created) changes.push({ step: 'permissions', action: 'RoleAssigned', message: `Assigned ${w.role} to managed identity ${identity.name} at ${w.scope} (role assignment ${name})` });
     }
     for (const a of existing) {
       if (wanted.some((w) => grants(a, w.scope, w.guid, principal))) continue;
+      await confirm();
       await asStep('permissions', () => this.#d.authorization.deleteRoleAssignment(a.scope, a.name));
       changes.push({ step: 'permissions', action: 'RoleUnassigned', message: `Removed role assignment ${a.name} (role ${assignmentRoleGuid(a)}) at ${a.scope} from managed identity ${identity.name}: it is not in the spec` });
     }

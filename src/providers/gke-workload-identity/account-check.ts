@@ -1,23 +1,23 @@
 // The GCP side of a CloudAccount: the project must be reachable with the operator's Google identity (its IAM
-// policy readable), and the workload identity pool is what this cluster's tokens are trusted through. GKE's pool
-// is not an OIDC issuer URL Keyless can verify from outside the cluster, so the pool stands in for the issuer.
+// policy readable: the copy the account's identities share), and the workload identity pool is what this cluster's
+// tokens are trusted through. GKE's pool is not an OIDC issuer URL Keyless can verify from outside the cluster, so
+// the pool stands in for the issuer.
 import { REASON } from '../../api/constants.ts';
 import type { CloudAccount } from '../../api/types.ts';
 import { isCloudError } from '../cloud-error.ts';
 import type { AccountVerdict } from '../types.ts';
-import type { GcpPort } from './gcp-port.ts';
+import type { GcpSharedReads } from './gcp-port.ts';
 import { workloadPool } from './naming.ts';
+import type { IamPolicy } from './policy.ts';
 
-export async function checkGcpAccount(gcp: GcpPort, account: CloudAccount): Promise<AccountVerdict> {
+export async function checkGcpAccount(gcp: GcpSharedReads, account: CloudAccount): Promise<AccountVerdict> {
   const spec = account.spec.gcp;
   if (!spec) throw new Error('not a GCP account');
   const pool = workloadPool(spec.projectId, spec.workloadPool);
+  let policy: IamPolicy | undefined;
   try {
-    await gcp.getIamPolicy({ kind: 'project', project: spec.projectId });
+    policy = await gcp.sharedIamPolicy({ kind: 'project', project: spec.projectId });
   } catch (err) {
-    if (isCloudError(err, 'notFound')) {
-      return { ok: false, reason: REASON.ResourceNotFound, message: `Google Cloud project ${spec.projectId} was not found. Fix spec.gcp.projectId (gcloud projects describe ${spec.projectId}).` };
-    }
     if (isCloudError(err, 'terminal')) {
       return {
         ok: false,
@@ -26,6 +26,9 @@ export async function checkGcpAccount(gcp: GcpPort, account: CloudAccount): Prom
       };
     }
     throw err;
+  }
+  if (!policy) {
+    return { ok: false, reason: REASON.ResourceNotFound, message: `Google Cloud project ${spec.projectId} was not found. Fix spec.gcp.projectId (gcloud projects describe ${spec.projectId}).` };
   }
   return {
     ok: true,

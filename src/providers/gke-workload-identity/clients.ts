@@ -1,15 +1,18 @@
-// One GcpPort per CloudAccount, sharing that account's read and write budgets.
+// One GcpPort per CloudAccount, sharing that account's read and write budgets and the reads its identities have in
+// common (shared-port.ts).
 // Production authenticates with Application Default Credentials (on GKE: the operator's own Workload Identity);
 // an emulator endpoint switches every client to it with a fixed access token and no credential lookup.
 import type { AuthClient, GoogleAuth } from 'google-auth-library';
 import type { CloudAccount } from '../../api/types.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { callBudget, instrumentedCall, type BudgetRates } from '../instrument.ts';
-import { classifyGcpError } from './errors.ts';
 import { lazyPort } from '../lazy-port.ts';
-import type { RootUrls } from './gcp-client.ts';
+import { sharedReadMaxAgeMs } from '../shared-reads.ts';
+import { classifyGcpError } from './errors.ts';
 import type { GcpExchangePort } from './exchange-port.ts';
-import type { GcpPort } from './gcp-port.ts';
+import type { RootUrls } from './gcp-client.ts';
+import type { GcpPort, SharedGcpPort } from './gcp-port.ts';
+import { shareGcpReads } from './shared-port.ts';
 
 export interface GcpClientOptions {
   metrics: Metrics;
@@ -17,6 +20,8 @@ export interface GcpClientOptions {
   budget: BudgetRates;
   /** The deadline of one call. */
   callTimeoutMs: number;
+  /** The operator's resync interval: what the identities share is read again after half of it. */
+  resyncMs: number;
   /** Serve every Google API from this root URL (an emulator); undefined in production. */
   endpoint: string | undefined;
   /** The bearer token sent to `endpoint`. */
@@ -24,7 +29,7 @@ export interface GcpClientOptions {
 }
 
 export interface GcpAccountClients {
-  gcp: GcpPort;
+  gcp: SharedGcpPort;
   exchange: GcpExchangePort;
 }
 
@@ -55,12 +60,15 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
     if (cached) return cached;
     const call = instrumentedCall('gcp', callBudget(opts.budget), opts.metrics, classifyGcpError, { timeoutMs: opts.callTimeoutMs, endpoint });
     const clients = {
-      gcp: lazyPort(async () => {
-        const { createGcpPort, DEFAULT_ROOT_URLS } = await import('./gcp-client.ts');
-        const rootUrls: RootUrls = root ? { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root } : DEFAULT_ROOT_URLS;
-        return createGcpPort(await (auth ??= authFor(opts)), call, rootUrls);
-      }),
-      exchange: lazyPort(async () => {
+      gcp: shareGcpReads(
+        lazyPort<GcpPort>(async () => {
+          const { createGcpPort, DEFAULT_ROOT_URLS } = await import('./gcp-client.ts');
+          const rootUrls: RootUrls = root ? { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root } : DEFAULT_ROOT_URLS;
+          return createGcpPort(await (auth ??= authFor(opts)), call, rootUrls);
+        }),
+        { maxAgeMs: sharedReadMaxAgeMs(opts.resyncMs) },
+      ),
+      exchange: lazyPort<GcpExchangePort>(async () => {
         const { createGcpExchangePort, DEFAULT_EXCHANGE_URLS } = await import('./exchange-port.ts');
         return createGcpExchangePort(call, root ? { sts: root, iamcredentials: root } : DEFAULT_EXCHANGE_URLS);
       }),

@@ -26,6 +26,8 @@ export type RootUrls = Record<keyof typeof DEFAULT_ROOT_URLS, string>;
 
 /** Requested on every read and written on every policy: conditional bindings need version 3. */
 const POLICY_VERSION = 3;
+/** The most service accounts IAM returns per page. */
+const LIST_PAGE_SIZE = 100;
 /** Per-request options: the signal cancels the request when its call's deadline passes. */
 const perCall = (signal: AbortSignal) => ({ retry: false, signal }) as const;
 
@@ -73,6 +75,17 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
         if (isCloudError(err, 'notFound')) return undefined;
         throw err;
       }
+    },
+    async listServiceAccounts(project) {
+      const listed: GoogleServiceAccount[] = [];
+      let pageToken: string | undefined;
+      do {
+        const page = { name: `projects/${project}`, pageSize: LIST_PAGE_SIZE, ...(pageToken ? { pageToken } : {}) };
+        const res = await call('ListServiceAccounts', (signal) => accounts.list(page, perCall(signal)));
+        listed.push(...(res.data.accounts ?? []).map(toServiceAccount));
+        pageToken = res.data.nextPageToken || undefined;
+      } while (pageToken);
+      return listed;
     },
     async createServiceAccount(project, accountId, fields) {
       const res = await call('CreateServiceAccount', (signal) =>

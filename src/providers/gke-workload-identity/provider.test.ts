@@ -5,10 +5,14 @@ import { CloudError } from '../cloud-error.ts';
 import { converge, revokeIntended } from '../fake/contract.ts';
 import { fakeToken } from '../fake/token.ts';
 import { ProviderError, type IdentityContext } from '../types.ts';
+import { FakeClock } from '../../controller/fake-clock.ts';
+import type { SharedReadsOptions } from '../shared-reads.ts';
+import { checkGcpAccount } from './account-check.ts';
 import { FakeGcpExchange } from './fake/exchange.ts';
 import { FakeGcp } from './fake/gcp.ts';
 import { GkeWorkloadIdentityProvider } from './provider.ts';
 import type { PolicyTarget } from './resources.ts';
+import { shareGcpReads } from './shared-port.ts';
 
 const PROJECT = 'my-project';
 const POOL = 'my-project.svc.id.goog';
@@ -59,6 +63,11 @@ function world(): FakeGcp {
   return gcp;
 }
 
+/** A provider over `gcp` whose shared reads keep nothing (max age 0): each converge reads what the cloud has now. */
+function gke(mode: GcpMechanism, gcp: FakeGcp, reads: SharedReadsOptions = { maxAgeMs: 0 }): GkeWorkloadIdentityProvider {
+  return new GkeWorkloadIdentityProvider(mode, shareGcpReads(gcp, reads), new FakeGcpExchange(gcp));
+}
+
 /** Converges from the record a previous converge left, as the reconciler does. */
 async function next(provider: GkeWorkloadIdentityProvider, ctx: IdentityContext, previous: { record: IdentityContext['record'] }) {
   return converge(provider, { ...ctx, record: previous.record });
@@ -71,7 +80,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('creates a marked Google service account, its workloadIdentityUser binding and every grant, and asks for the annotation', async () => {
     const gcp = world();
-    const result = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
+    const result = await converge(gke(mode, gcp), context());
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.ok(sa);
     assert.match(sa.email, /^bookstore-catalog-[0-9a-f]{8}@my-project\.iam\.gserviceaccount\.com$/);
@@ -110,7 +119,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('writes nothing when the cloud already matches', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const first = await converge(provider, context());
     gcp.writes.length = 0;
     const again = await next(provider, context(), first);
@@ -120,7 +129,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('revokes grants the spec no longer lists, on resources it still names and on those it dropped', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const first = await converge(provider, context());
     const result = await next(provider, context([{ role: 'roles/cloudtrace.agent' }]), first);
     assert.deepEqual(result.changes.map((c) => c.action).sort(), ['RoleRevoked', 'RoleRevoked', 'RoleRevoked']);
@@ -131,9 +140,9 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('revokes the grant on a resource dropped while the operator was down, from the record alone', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
+    const first = await converge(gke(mode, gcp), context());
     // A restarted operator: a new provider, and only the record the first one wrote.
-    const result = await next(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context([{ role: 'roles/cloudtrace.agent' }]), first);
+    const result = await next(gke(mode, gcp), context([{ role: 'roles/cloudtrace.agent' }]), first);
     assert.deepEqual(result.changes.map((c) => c.action).sort(), ['RoleRevoked', 'RoleRevoked', 'RoleRevoked']);
     assert.deepEqual(membersOf(gcp, topic), []);
     assert.deepEqual(result.record.gcp?.grants?.map((g) => g.resource), [`//cloudresourcemanager.googleapis.com/projects/${PROJECT}`]);
@@ -141,7 +150,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('repairs a widened trust: a second Kubernetes ServiceAccount on its workloadIdentityUser role', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     await converge(provider, context());
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.ok(sa);
@@ -154,7 +163,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('refuses a service account with its id that carries no marker, and changes nothing', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const desired = provider.desired(context());
     await gcp.createServiceAccount(PROJECT, desired.gsa?.accountId ?? '', { displayName: 'theirs', description: 'hand-made' });
     gcp.writes.length = 0;
@@ -167,7 +176,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('names the owner when the account belongs to another WorkloadIdentity', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const desired = provider.desired(context());
     await gcp.createServiceAccount(PROJECT, desired.gsa?.accountId ?? '', { displayName: 'x', description: 'Managed by Keyless; do not edit. keyless.dev/cluster=c9 keyless.dev/namespace=bookstore keyless.dev/name=catalog' });
     await assert.rejects(provider.ensure(desired, await provider.observe(desired)), /belongs to bookstore\/catalog \(cluster c9\)/);
@@ -175,7 +184,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('finds its own account again after a crash between create and the status write', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const desired = provider.desired(context());
     const staleObservation = await provider.observe(desired);
     await provider.ensure(desired, staleObservation);
@@ -185,7 +194,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('retries quietly while a new account has not propagated, then converges with one account', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const desired = provider.desired(context());
     gcp.unpropagated.add(desired.gsa?.email ?? '');
     await assert.rejects(converge(provider, context()), (err: unknown) => err instanceof CloudError && err.kind === 'retryable' && !(err instanceof ProviderError));
@@ -204,18 +213,18 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
   it('reports the service account quota as QuotaExceeded, not retried until something changes', async () => {
     const gcp = world();
     gcp.quota = 0;
-    await assert.rejects(converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context()), (err: unknown) => err instanceof ProviderError && err.reason === 'QuotaExceeded' && err.step === 'identity' && !err.retryable && /DirectPrincipal/.test(err.message));
+    await assert.rejects(converge(gke(mode, gcp), context()), (err: unknown) => err instanceof ProviderError && err.reason === 'QuotaExceeded' && err.step === 'identity' && !err.retryable && /DirectPrincipal/.test(err.message));
   });
 
   it('reports a missing bucket as ResourceNotFound and retries', async () => {
     const gcp = world();
     const roles = [{ role: 'roles/storage.objectViewer', resource: '//storage.googleapis.com/projects/_/buckets/nope' }];
-    await assert.rejects(converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context(roles)), (err: unknown) => err instanceof ProviderError && err.reason === 'ResourceNotFound' && err.retryable && /gs:\/\/nope/.test(err.message));
+    await assert.rejects(converge(gke(mode, gcp), context(roles)), (err: unknown) => err instanceof ProviderError && err.reason === 'ResourceNotFound' && err.retryable && /gs:\/\/nope/.test(err.message));
   });
 
   it('cleans up deleted: members of its own earlier account after the account was deleted behind its back', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     await converge(provider, context());
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.ok(sa);
@@ -231,7 +240,7 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
 
   it('deletes trust, grants and then the account, leaving every foreign binding and no ghosts', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const first = await converge(provider, context());
     const revoked = await provider.revoke(first.record, context());
     assert.equal(revoked.complete, true);
@@ -244,10 +253,10 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
   });
 
   it('rejects a resource type it cannot grant on, naming the supported ones', () => {
-    const problems = new GkeWorkloadIdentityProvider(mode, world(), new FakeGcpExchange(new FakeGcp(PROJECT))).validate(context([{ role: 'roles/bigquery.dataViewer', resource: '//bigquery.googleapis.com/projects/p/datasets/d' }]));
+    const problems = gke(mode, world()).validate(context([{ role: 'roles/bigquery.dataViewer', resource: '//bigquery.googleapis.com/projects/p/datasets/d' }]));
     assert.equal(problems.length, 1);
     assert.match(problems[0] ?? '', /spec\.gcp\.roles\[0\]\.resource "\/\/bigquery.googleapis.com\/projects\/p\/datasets\/d" is not a resource Keyless can grant on; use one of \/\/cloudresourcemanager/);
-    assert.deepEqual(new GkeWorkloadIdentityProvider(mode, world(), new FakeGcpExchange(new FakeGcp(PROJECT))).validate(context()), []);
+    assert.deepEqual(gke(mode, world()).validate(context()), []);
   });
 });
 
@@ -256,7 +265,7 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
 
   it('grants to the principal, creates no service account and asks for no annotation', async () => {
     const gcp = world();
-    const result = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
+    const result = await converge(gke(mode, gcp), context());
     assert.equal(gcp.serviceAccounts.size, 0);
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }, { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] }]);
     assert.deepEqual(membersOf(gcp, topic), [{ role: 'roles/pubsub.publisher', members: [PRINCIPAL] }]);
@@ -269,8 +278,8 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
 
   it('revokes exactly its grants on delete, from the record, whatever the spec says now', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)), context());
-    const revoked = await new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp)).revoke(first.record, context([]));
+    const first = await converge(gke(mode, gcp), context());
+    const revoked = await gke(mode, gcp).revoke(first.record, context([]));
     assert.equal(revoked.complete, true);
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }]);
     assert.deepEqual(membersOf(gcp, bucket), [{ role: 'roles/storage.objectViewer', members: ['group:readers@example.com'] }]);
@@ -282,7 +291,7 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
     const gcp = world();
     // A person granted exactly what the spec will ask for, and something else, to the same principal.
     gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/cloudtrace.agent', members: [PRINCIPAL] }, { role: 'roles/viewer', members: [PRINCIPAL] }] }));
-    const provider = new GkeWorkloadIdentityProvider(mode, gcp, new FakeGcpExchange(gcp));
+    const provider = gke(mode, gcp);
     const desired = provider.desired(context());
     const intent = provider.intent(desired, await provider.observe(desired));
     assert.ok(!intent.gcp?.grants?.some((g) => g.role === 'roles/cloudtrace.agent'), 'a binding the principal already holds is not ours');
@@ -300,8 +309,8 @@ describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
 describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
   it('ServiceAccount → DirectPrincipal moves every grant to the principal and deletes the service account', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context());
-    const result = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp)), context(), first);
+    const first = await converge(gke('ServiceAccount', gcp), context());
+    const result = await next(gke('DirectPrincipal', gcp), context(), first);
     assert.equal(gcp.serviceAccounts.size, 0);
     assert.ok(result.changes.some((c) => c.action === 'Deleted'));
     assert.equal(result.record.gcp?.serviceAccountEmail, undefined, 'the deleted account leaves the record');
@@ -312,9 +321,9 @@ describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
 
   it('DirectPrincipal → ServiceAccount removes the principal\'s recorded grants and no other', async () => {
     const gcp = world();
-    const first = await converge(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp)), context());
+    const first = await converge(gke('DirectPrincipal', gcp), context());
     gcp.foreignWrite(topic, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/pubsub.viewer', members: [PRINCIPAL] }] }));
-    await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context(), first);
+    await next(gke('ServiceAccount', gcp), context(), first);
     for (const target of [project, bucket, secret]) assert.doesNotMatch(JSON.stringify(gcp.policy(target)), /principal:\/\//);
     const [sa] = [...gcp.serviceAccounts.values()];
     assert.deepEqual(membersOf(gcp, topic), [
@@ -327,14 +336,14 @@ describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
     const gcp = world();
     gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/viewer', members: [PRINCIPAL] }] }));
     const foreign = { role: 'roles/viewer', members: [PRINCIPAL] };
-    const sa = await converge(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context());
+    const sa = await converge(gke('ServiceAccount', gcp), context());
     assert.deepEqual(membersOf(gcp, project)[1], foreign, 'after create');
-    const dp = await next(new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp)), context(), sa);
+    const dp = await next(gke('DirectPrincipal', gcp), context(), sa);
     assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/viewer' && b.members.includes(PRINCIPAL)), 'after the switch to DirectPrincipal');
-    const back = await next(new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)), context(), dp);
+    const back = await next(gke('ServiceAccount', gcp), context(), dp);
     assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/viewer' && b.members.includes(PRINCIPAL)), 'after the switch back');
     assert.ok(!membersOf(gcp, project).some((b) => b.role === 'roles/cloudtrace.agent' && b.members.includes(PRINCIPAL)), 'our own principal grant went');
-    await new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp)).revoke(back.record, context());
+    await gke('ServiceAccount', gcp).revoke(back.record, context());
     assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }, foreign], 'after delete');
   });
 });
@@ -342,7 +351,7 @@ describe('GkeWorkloadIdentityProvider, switching mechanism', () => {
 describe('GkeWorkloadIdentityProvider record', () => {
   it('records the service account and every grant before anything is created', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp));
+    const provider = gke('ServiceAccount', gcp);
     const desired = provider.desired(context());
     const intent = provider.intent(desired, await provider.observe(desired));
     assert.equal(intent.gcp?.serviceAccountEmail, desired.gsa?.email);
@@ -352,7 +361,7 @@ describe('GkeWorkloadIdentityProvider record', () => {
 
   it('continues a record of the same project and pool only', async () => {
     const gcp0 = world();
-    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp0, new FakeGcpExchange(gcp0));
+    const provider = gke('ServiceAccount', gcp0);
     const { record } = await converge(provider, context());
     const gcp = record.gcp;
     assert.ok(gcp);
@@ -368,7 +377,7 @@ describe('GkeWorkloadIdentityProvider credentials (the metadata server\'s exchan
 
   it('ServiceAccount mode: the pod may impersonate its Google service account until the binding goes', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider('ServiceAccount', gcp, new FakeGcpExchange(gcp));
+    const provider = gke('ServiceAccount', gcp);
     const { status } = await converge(provider, context());
     assert.equal(provider.credentials.audience(context()), POOL);
     assert.equal((await provider.credentials.exchange(context(), status, token('catalog-sa'))).ok, true);
@@ -382,10 +391,147 @@ describe('GkeWorkloadIdentityProvider credentials (the metadata server\'s exchan
 
   it('DirectPrincipal: the STS exchange alone, refused for a token of another pool', async () => {
     const gcp = world();
-    const provider = new GkeWorkloadIdentityProvider('DirectPrincipal', gcp, new FakeGcpExchange(gcp));
+    const provider = gke('DirectPrincipal', gcp);
     const { status } = await converge(provider, context());
     assert.equal((await provider.credentials.exchange(context(), status, token('catalog-sa'))).ok, true);
     const wrongPool = fakeToken({ iss: ISSUER, sub: 'system:serviceaccount:bookstore:catalog-sa', aud: 'other.svc.id.goog' });
     assert.equal((await provider.credentials.exchange(context(), status, wrongPool)).reason, 'IssuerNotTrusted');
+  });
+});
+
+describe('GkeWorkloadIdentityProvider, reads shared by the identities of one CloudAccount', () => {
+  const MAX_AGE = 60_000;
+  /** The providers of both mechanisms over one account's port, as clients.ts builds them, on a clock the test moves. */
+  function account(gcp: FakeGcp) {
+    const clock = new FakeClock();
+    const port = shareGcpReads(gcp, { maxAgeMs: MAX_AGE, now: clock.now });
+    const exchange = new FakeGcpExchange(gcp);
+    return { clock, ServiceAccount: new GkeWorkloadIdentityProvider('ServiceAccount', port, exchange), DirectPrincipal: new GkeWorkloadIdentityProvider('DirectPrincipal', port, exchange) };
+  }
+  /** Identity `name` with its own Kubernetes ServiceAccount `<name>-sa`. */
+  function identity(name: string, roles: GcpRoleGrant[] = [{ role: 'roles/cloudtrace.agent' }]): IdentityContext {
+    const ctx = context(roles, name);
+    return { ...ctx, serviceAccountName: `${name}-sa`, subject: `system:serviceaccount:bookstore:${name}-sa`, spec: { ...ctx.spec, serviceAccountName: `${name}-sa` } };
+  }
+  const names = ['one', 'two', 'three'];
+  const reads = (gcp: FakeGcp) => gcp.calls.filter((c) => /^(Get|List)/.test(c.split(':')[0] ?? ''));
+
+  for (const mode of ['ServiceAccount', 'DirectPrincipal'] as const) {
+    it(`${mode}: a resync of three converged identities reads the project's policy once${mode === 'ServiceAccount' ? ', the listing once and each service account\'s own policy' : ''}`, async () => {
+      const gcp = world();
+      const providers = account(gcp);
+      const records = new Map<string, IdentityContext['record']>();
+      for (const name of names) records.set(name, (await converge(providers[mode], identity(name))).record);
+      providers.clock.advance(MAX_AGE);
+      gcp.calls.length = 0;
+      for (const name of names) await next(providers[mode], identity(name), { record: records.get(name) });
+      const expected = mode === 'ServiceAccount' ? [`GetIamPolicy:project/${PROJECT}`, `ListServiceAccounts:${PROJECT}`, ...names.map(() => 'GetIamPolicy:serviceAccount')] : [`GetIamPolicy:project/${PROJECT}`];
+      assert.deepEqual(reads(gcp).map((c) => c.replace(/^(GetIamPolicy:serviceAccount)\/.*$/, '$1')).sort(), expected.sort());
+      assert.deepEqual(gcp.calls.filter((c) => c.startsWith('Set') || c.startsWith('Create') || c.startsWith('Patch') || c.startsWith('Delete')), [], 'no writes');
+    });
+  }
+
+  it('concurrent reconciles of different identities share one request for the policy they all grant on', async () => {
+    const gcp = world();
+    const providers = account(gcp);
+    const desired = names.map((name) => providers.DirectPrincipal.desired(identity(name)));
+    await Promise.all(desired.map((d) => providers.DirectPrincipal.observe(d)));
+    assert.deepEqual(gcp.calls, [`GetIamPolicy:project/${PROJECT}`]);
+  });
+
+  it('sees a binding removed by hand once its copy is older than the max age, and restores it', async () => {
+    const gcp = world();
+    const { clock, DirectPrincipal: provider } = account(gcp);
+    const ctx = identity('one');
+    const first = await converge(provider, ctx);
+    const member = first.status.gcp?.member ?? '';
+    gcp.foreignWrite(project, (p) => ({ ...p, bindings: (p.bindings ?? []).filter((b) => !b.members.includes(member)) }));
+    clock.advance(MAX_AGE - 1);
+    const early = await next(provider, ctx, first);
+    assert.deepEqual(early.changes, [], 'within the max age the copy from before the change is used');
+    clock.advance(1);
+    const repaired = await next(provider, ctx, first);
+    assert.deepEqual(repaired.changes.map((c) => c.action), ['RoleGranted']);
+    assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/cloudtrace.agent' && b.members.includes(member)));
+  });
+
+  it("never undoes Keyless's own write: a reconcile right after it judges from what the write left", async () => {
+    const gcp = world();
+    const { ServiceAccount: provider } = account(gcp);
+    const grant = await converge(provider, identity('one'));
+    const me = grant.status.gcp?.member ?? '';
+    // The clock does not move: every later read is answered from the copies, as within one resync.
+    const revoked = await next(provider, identity('one', []), grant);
+    assert.deepEqual(revoked.changes.map((c) => c.action), ['RoleRevoked']);
+    assert.ok(!membersOf(gcp, project).some((b) => b.members.includes(me)), 'revoked');
+    const again = await next(provider, identity('one'), revoked);
+    assert.deepEqual(again.changes.map((c) => c.action), ['RoleGranted'], 'the copy knows the revoke: the grant is made again');
+    assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/cloudtrace.agent' && b.members.includes(me)));
+    gcp.writes.length = 0;
+    assert.deepEqual((await next(provider, identity('one'), again)).changes, []);
+    assert.deepEqual(gcp.writes, [], 'and nothing is written twice');
+  });
+
+  it('builds no write on a stale copy: a stale etag re-reads the policy and keeps what someone else wrote', async () => {
+    const gcp = world();
+    const { DirectPrincipal: provider } = account(gcp);
+    await converge(provider, identity('one'));
+    gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/viewer', members: ['user:someone@example.com'] }] }));
+    gcp.calls.length = 0;
+    const two = await converge(provider, identity('two'));
+    assert.deepEqual(two.changes.map((c) => c.action), ['RoleGranted']);
+    assert.deepEqual(gcp.calls, [`SetIamPolicy:project/${PROJECT}`, `GetIamPolicy:project/${PROJECT}`, `SetIamPolicy:project/${PROJECT}`], 'the copy failed on its etag, a fresh read followed');
+    assert.ok(membersOf(gcp, project).some((b) => b.role === 'roles/viewer' && b.members.includes('user:someone@example.com')), 'the foreign binding survived');
+    gcp.calls.length = 0;
+    await converge(provider, identity('three'));
+    assert.deepEqual(gcp.calls, [`SetIamPolicy:project/${PROJECT}`], 'the next identity builds on what the last write answered, with its current etag');
+  });
+
+  it('takes its service account from the listing its create updated, and notices one deleted behind its back at once', async () => {
+    const gcp = world();
+    const { clock, ServiceAccount: provider } = account(gcp);
+    const ctx = identity('one');
+    const first = await converge(provider, ctx);
+    const email = first.status.gcp?.serviceAccountEmail ?? '';
+    gcp.calls.length = 0;
+    await next(provider, ctx, first);
+    assert.ok(!gcp.calls.some((c) => c.startsWith('GetServiceAccount')), 'the create put the account in the listing');
+    await gcp.deleteServiceAccount(PROJECT, email);
+    gcp.writes.length = 0;
+    const recreated = await next(provider, ctx, first);
+    assert.ok(gcp.serviceAccounts.has(email), 'its policy gone, the account is looked up, found missing and created again at once');
+    assert.deepEqual(recreated.changes.map((c) => c.action), ['Created', 'TrustGranted']);
+    // The project's policy changed behind Keyless's back too (the old account's binding is a `deleted:` member now):
+    // that shows once its copy is older than the max age.
+    clock.advance(MAX_AGE);
+    assert.deepEqual((await next(provider, ctx, recreated)).changes.map((c) => c.action), ['RoleGranted', 'StaleMembersRemoved']);
+    gcp.writes.length = 0;
+    assert.deepEqual((await next(provider, ctx, recreated)).changes, []);
+    assert.deepEqual(gcp.writes, []);
+  });
+
+  it('writes nothing for a listed service account that someone replaced by their own, and then reports it as not owned', async () => {
+    const gcp = world();
+    const { ServiceAccount: provider } = account(gcp);
+    const ctx = identity('one');
+    const first = await converge(provider, ctx);
+    const email = first.status.gcp?.serviceAccountEmail ?? '';
+    await gcp.deleteServiceAccount(PROJECT, email);
+    await gcp.createServiceAccount(PROJECT, email.split('@')[0] ?? '', { displayName: 'theirs', description: 'made by hand' });
+    gcp.writes.length = 0;
+    await assert.rejects(next(provider, ctx, first), (err: unknown) => err instanceof CloudError && err.code === 'ChangedSinceListed' && err.kind === 'retryable');
+    assert.deepEqual(gcp.writes, [], 'no trust, display name or grant was written for the stranger');
+    await assert.rejects(next(provider, ctx, first), (err: unknown) => err instanceof ProviderError && err.reason === 'NotOwned');
+    assert.deepEqual(gcp.writes, []);
+  });
+
+  it('the CloudAccount check reads the project policy the identities share', async () => {
+    const gcp = world();
+    const port = shareGcpReads(gcp, { maxAgeMs: MAX_AGE, now: new FakeClock().now });
+    const provider = new GkeWorkloadIdentityProvider('DirectPrincipal', port, new FakeGcpExchange(gcp));
+    const verdict = await checkGcpAccount(port, context().account);
+    assert.equal(verdict.ok, true);
+    await provider.observe(provider.desired(identity('one')));
+    assert.deepEqual(gcp.calls, [`GetIamPolicy:project/${PROJECT}`]);
   });
 });

@@ -8,17 +8,22 @@
 // so every grant to it on a policy we edit is part of the identity; the principal:// member is shared by every
 // cluster in the pool and by anyone who grants to it by hand, so only the bindings the record says Keyless made are
 // ever removed from it.
+// What every identity of the CloudAccount reads alike — a resource's policy, the project's service accounts — comes
+// from the account's shared reads (shared-port.ts); only the Google service account's own policy is read for this
+// identity alone, so a converged identity costs one read of its own per resync in ServiceAccount mode, none in
+// DirectPrincipal mode.
 import { MARKER, REASON, SERVICE_ACCOUNT_ANNOTATION } from '../../api/constants.ts';
 import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
 import { notOwned } from '../ownership.ts';
+import { beforeFirstWrite, changedSinceListed } from '../shared-reads.ts';
 import { stepRunner } from '../steps.ts';
 import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
 import { gcpCredentialCheck } from './credential-check.ts';
 import { desiredGke, gcpAccount, validateGcpSpec, type GkeDesired, type TargetGrants } from './desired.ts';
 import { isServiceAccountQuota } from './errors.ts';
 import type { GcpExchangePort } from './exchange-port.ts';
-import type { GcpPort, GoogleServiceAccount } from './gcp-port.ts';
+import type { GoogleServiceAccount, SharedGcpPort } from './gcp-port.ts';
 import {
   carriesMarker,
   deletedGsaMemberPrefix,
@@ -32,12 +37,14 @@ import {
   workloadPool,
 } from './naming.ts';
 import { editPolicy } from './policy-edit.ts';
-import { describeGrant, grantKey, holds, type Grant, type IamPolicy, type MemberEdit, type MemberGrant } from './policy.ts';
+import { describeGrant, editMembers, grantKey, holds, type Grant, type IamPolicy, type MemberEdit, type MemberGrant } from './policy.ts';
 import { describeTarget, fullResourceName, policyTarget, targetKey, type PolicyTarget } from './resources.ts';
 
 export interface GkeObserved {
   /** ServiceAccount mode: the account with our name; DirectPrincipal mode: the one the record keeps, if it exists. */
   serviceAccount: GoogleServiceAccount | undefined;
+  /** `serviceAccount` is the shared listing's copy: it is read again before anything is written for it. */
+  listed: boolean;
   /** The Google service account's own policy; undefined when the account is missing or not ours. */
   trustPolicy: IamPolicy | undefined;
   /** Policies of the resources we grant on or recorded granting on, by target key; missing: the resource is gone. */
@@ -106,10 +113,10 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
   readonly mechanism: GcpMechanism;
   readonly pods = GKE_POD_CREDENTIALS;
   readonly credentials: CredentialCheck;
-  readonly #gcp: GcpPort;
+  readonly #gcp: SharedGcpPort;
 
-  /** One provider per CloudAccount and mechanism; the ports carry that account's rate limiter. */
-  constructor(mechanism: GcpMechanism, gcp: GcpPort, exchange: GcpExchangePort) {
+  /** One provider per CloudAccount and mechanism; the ports carry that account's rate limiter and shared reads. */
+  constructor(mechanism: GcpMechanism, gcp: SharedGcpPort, exchange: GcpExchangePort) {
     this.mechanism = mechanism;
     this.#gcp = gcp;
     this.credentials = gcpCredentialCheck(exchange);
@@ -141,21 +148,34 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
 
   async observe(desired: GkeDesired): Promise<GkeObserved> {
     let serviceAccount: GoogleServiceAccount | undefined;
+    let listed = false;
     let trustPolicy: IamPolicy | undefined;
+    // Only while switching mode: the account is about to be deleted, so it is read itself.
     if (desired.formerGsa) serviceAccount = await this.#gcp.getServiceAccount(desired.project, desired.formerGsa.email);
     if (desired.gsa) {
-      serviceAccount = await this.#gcp.getServiceAccount(desired.project, desired.gsa.email);
+      const email = desired.gsa.email;
+      serviceAccount = (await this.#gcp.sharedServiceAccounts(desired.project)).find((sa) => sa.email === email);
+      listed = serviceAccount !== undefined;
+      // Not listed: the listing may lag a create; ask for the account itself before calling it missing.
+      if (!serviceAccount) serviceAccount = await this.#gcp.getServiceAccount(desired.project, email);
       if (serviceAccount && !carriesMarker(serviceAccount.description, desired.gsa.marker)) {
-        return { serviceAccount, trustPolicy: undefined, policies: new Map() };
+        return { serviceAccount, listed, trustPolicy: undefined, policies: new Map() };
       }
-      if (serviceAccount) trustPolicy = await this.#readPolicy({ kind: 'serviceAccount', project: desired.project, email: desired.gsa.email });
+      if (serviceAccount) {
+        trustPolicy = await this.#readPolicy({ kind: 'serviceAccount', project: desired.project, email });
+        if (!trustPolicy && listed) {
+          // Listed, but its policy is gone: the listing may predate a deletion.
+          serviceAccount = await this.#gcp.getServiceAccount(desired.project, email);
+          listed = false;
+        }
+      }
     }
     const policies = new Map<string, IamPolicy>();
     for (const { target, key } of this.#targets(desired)) {
-      const policy = await this.#readPolicy(target);
+      const policy = await this.#gcp.sharedIamPolicy(target);
       if (policy) policies.set(key, policy);
     }
-    return { serviceAccount, trustPolicy, policies };
+    return { serviceAccount, listed, trustPolicy, policies };
   }
 
   async #readPolicy(target: PolicyTarget): Promise<IamPolicy | undefined> {
@@ -206,8 +226,16 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     const changes: Change[] = [];
     let identityMessage: string;
     let trustMessage: string;
+    // Before the first write for a listed service account (its trust, a grant to it), IAM confirms it is still ours.
+    const confirm = beforeFirstWrite(async () => {
+      const listed = observed.serviceAccount;
+      if (!observed.listed || !listed || !desired.gsa) return;
+      const current = await this.#gcp.getServiceAccount(desired.project, listed.email);
+      if (current?.uniqueId === listed.uniqueId && carriesMarker(current.description, desired.gsa.marker)) return;
+      throw changedSinceListed('GetServiceAccount', `Google service account ${listed.email}`);
+    });
     if (desired.gsa) {
-      const sa = await this.#ensureServiceAccount(desired, observed, changes);
+      const sa = await this.#ensureServiceAccount(desired, observed, changes, confirm);
       identityMessage = `Google service account ${sa.email} (uniqueId ${sa.uniqueId}) exists in project ${desired.project}${sa.disabled ? ' but is DISABLED: enable it (gcloud iam service-accounts enable) or pods get no tokens' : ''}`;
       trustMessage = `Google service account ${sa.email} lets ${desired.kubernetesMember} impersonate it (${WORKLOAD_IDENTITY_USER}); GKE's metadata server gives pods of ServiceAccount ${desired.namespace}/${desired.serviceAccountName} its tokens (workload identity pool ${desired.pool})`;
     } else {
@@ -231,6 +259,7 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
         grants: member === desired.member ? entry.grants : [],
         removable: this.#removable(desired, member, here, ownGsaIsOurs),
       }));
+      if (!policy || editMembers(policy, edits, desired.ghost).changed) await confirm();
       const edit = await this.#editGrants(entry, edits, desired.ghost, policy);
       changes.push(...changesOf(edit, entry.target, 'it is not in the spec'));
       const added = new Set(edit.added.map((a) => grantKey(a.grant)));
@@ -267,7 +296,7 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     };
   }
 
-  async #ensureServiceAccount(desired: GkeDesired, observed: GkeObserved, changes: Change[]): Promise<GoogleServiceAccount> {
+  async #ensureServiceAccount(desired: GkeDesired, observed: GkeObserved, changes: Change[], confirm: () => Promise<void>): Promise<GoogleServiceAccount> {
     const gsa = desired.gsa;
     if (!gsa) throw new Error('no service account in this mode');
     let sa = observed.serviceAccount;
@@ -295,6 +324,7 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
       );
     }
     if (sa.displayName !== gsa.displayName) {
+      await confirm();
       await asStep('identity', () => this.#gcp.patchServiceAccount(desired.project, gsa.email, { displayName: gsa.displayName }));
       changes.push({ step: 'identity', action: 'ServiceAccountUpdated', message: `Restored the display name of Google service account ${sa.email} to ${gsa.displayName}` });
     }
@@ -302,6 +332,7 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     const target: PolicyTarget = { kind: 'serviceAccount', project: desired.project, email: gsa.email };
     // Exactly one Kubernetes ServiceAccount may impersonate our account: another member there widens the trust.
     const trust: MemberEdit = { member: desired.kubernetesMember, grants: [{ role: WORKLOAD_IDENTITY_USER }], removable: 'all', exclusiveRoles: [WORKLOAD_IDENTITY_USER] };
+    if (!trustPolicy || editMembers(trustPolicy, [trust]).changed) await confirm();
     try {
       const edit = await asStep('trust', () => editPolicy(this.#gcp, target, [trust], undefined, trustPolicy));
       if (edit.added.length) changes.push({ step: 'trust', action: 'TrustGranted', message: `Granted ${WORKLOAD_IDENTITY_USER} on ${sa.email} to ${desired.kubernetesMember}` });

@@ -76,7 +76,7 @@ describe('ARM ports over the SDK and the emulator', () => {
       'no-such-group',
       instrumentedCall('azure', UNLIMITED, metrics, classifyAzureError, { timeoutMs: 10_000, endpoint: azure.emulator.endpoint }),
     );
-    await assert.rejects(otherGroup.listIdentitiesFirstPage(), (err: unknown) => err instanceof CloudError && err.kind === 'terminal' && err.code === 'ResourceGroupNotFound');
+    await assert.rejects(otherGroup.listIdentities(), (err: unknown) => err instanceof CloudError && err.kind === 'terminal' && err.code === 'ResourceGroupNotFound');
 
     azure.emulator.addFault({ operation: 'FederatedIdentityCredentials_CreateOrUpdate', status: 409, code: 'ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity', times: 1 });
     await assert.rejects(msi.putCredential('port-id', { name: 'c-four', issuer: 'https://issuer/', subject: 'four', audiences: ['api://AzureADTokenExchange'] }), (err: unknown) => err instanceof CloudError && err.kind === 'conflict');

@@ -35,6 +35,8 @@ export class FakeArm implements MsiPort, AuthorizationPort {
   ];
   /** Every mutating call, in order, as `Operation:target`. */
   readonly writes: string[] = [];
+  /** Every read of identities, credentials and role assignments, in order, as `operation:target`. */
+  readonly reads: string[] = [];
   /** Every role-definition lookup, by name. */
   readonly roleLookups: string[] = [];
   /** Principals Entra has not replicated yet: role assignments to them fail with PrincipalNotFound. */
@@ -95,6 +97,7 @@ export class FakeArm implements MsiPort, AuthorizationPort {
 
   async getIdentity(name: string): Promise<ManagedIdentity | undefined> {
     this.#maybeFail('getIdentity');
+    this.reads.push(`getIdentity:${name}`);
     const identity = this.identities.get(lower(name));
     return identity ? this.#copy(identity) : undefined;
   }
@@ -118,13 +121,15 @@ export class FakeArm implements MsiPort, AuthorizationPort {
     this.identities.delete(lower(name));
   }
 
-  async listIdentitiesFirstPage(): Promise<ManagedIdentity[]> {
-    this.#maybeFail('listIdentitiesFirstPage');
+  async listIdentities(): Promise<ManagedIdentity[]> {
+    this.#maybeFail('listIdentities');
+    this.reads.push('listIdentities');
     return [...this.identities.values()].map((i) => this.#copy(i));
   }
 
   async listCredentials(identityName: string): Promise<FederatedCredential[]> {
     this.#maybeFail('listCredentials');
+    this.reads.push(`listCredentials:${identityName}`);
     return [...this.#identity(identityName, 'listCredentials').credentials.values()].map((c) => ({ ...c, audiences: [...c.audiences] }));
   }
 
@@ -176,10 +181,11 @@ export class FakeArm implements MsiPort, AuthorizationPort {
     return this.roles.filter((r) => lower(r.roleName) === lower(roleName)).map((r) => r.guid);
   }
 
-  async listRoleAssignments(scope: string, principalId: string): Promise<RoleAssignment[]> {
+  async listRoleAssignments(scope: string, principalId?: string): Promise<RoleAssignment[]> {
     this.#maybeFail('listRoleAssignments');
+    this.reads.push(`listRoleAssignments:${lower(canonical(scope))}${principalId === undefined ? '' : `?principal=${principalId}`}`);
     return [...this.assignments.values()]
-      .filter((a) => (covers(a.scope, scope) || covers(scope, a.scope)) && lower(a.principalId) === lower(principalId))
+      .filter((a) => (covers(a.scope, scope) || covers(scope, a.scope)) && (principalId === undefined || lower(a.principalId) === lower(principalId)))
       .map((a) => ({ ...a }));
   }
 

@@ -61,6 +61,11 @@ export class FakeGcp implements GcpPort {
     return sa ? { ...sa } : undefined;
   }
 
+  async listServiceAccounts(project: string): Promise<GoogleServiceAccount[]> {
+    this.calls.push(`ListServiceAccounts:${project}`);
+    return [...this.serviceAccounts.values()].filter((sa) => sa.email.endsWith(`@${project}.iam.gserviceaccount.com`)).map((sa) => ({ ...sa }));
+  }
+
   async createServiceAccount(project: string, accountId: string, fields: { displayName: string; description: string }): Promise<GoogleServiceAccount> {
     this.calls.push(`CreateServiceAccount:${accountId}`);
     const email = `${accountId}@${project}.iam.gserviceaccount.com`;
