@@ -6,7 +6,7 @@ import { CLOUD_ACCOUNT_PLURAL, GROUP, serviceAccountFieldManager, VERSION, WORKL
 import type { CloudAccount, WorkloadIdentity } from './api/types.ts';
 import { loadConfig } from './config/config.ts';
 import { Controller } from './controller/controller.ts';
-import { ResourceWatch } from './controller/informer.ts';
+import { ResourceWatch, type Indexers } from './controller/informer.ts';
 import { LeaderElector } from './controller/leader-election.ts';
 import { KubeApi } from './kube/api.ts';
 import { createKubePort } from './kube/client.ts';
@@ -30,6 +30,7 @@ import { gcpClientCache, gcpClientEnv } from './providers/gke-workload-identity/
 import { GkeWorkloadIdentityProvider } from './providers/gke-workload-identity/provider.ts';
 import { providerRegistry } from './providers/registry.ts';
 import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
+import { IDENTITY_INDEXERS } from './reconciler/indexes.ts';
 import { wireTriggers } from './reconciler/triggers.ts';
 import { WorkloadIdentityReconciler } from './reconciler/workload-identity/reconciler.ts';
 
@@ -43,8 +44,9 @@ async function main(): Promise<void> {
   const cluster = config.clusterName ?? (await api.request<V1Namespace>('GET', '/api/v1/namespaces/kube-system')).metadata?.uid ?? 'unknown';
   logger.info({ cluster, server: api.server, workers: config.workers, resyncMs: config.resyncMs }, 'starting');
 
-  const watchOf = <T extends { metadata?: object }>(name: string, path: string, transform: (obj: T) => T) => new ResourceWatch<T>({ name, api, path, transform, logger, metrics });
-  const identities = watchOf<WorkloadIdentity>(WORKLOAD_IDENTITY_PLURAL, `/apis/${GROUP}/${VERSION}/${WORKLOAD_IDENTITY_PLURAL}`, slimmer());
+  const watchOf = <T extends { metadata?: object }>(name: string, path: string, transform: (obj: T) => T, indexers?: Indexers<T>) =>
+    new ResourceWatch<T>({ name, api, path, transform, ...(indexers ? { indexers } : {}), logger, metrics });
+  const identities = watchOf<WorkloadIdentity>(WORKLOAD_IDENTITY_PLURAL, `/apis/${GROUP}/${VERSION}/${WORKLOAD_IDENTITY_PLURAL}`, slimmer(), IDENTITY_INDEXERS);
   const accounts = watchOf<CloudAccount>(CLOUD_ACCOUNT_PLURAL, `/apis/${GROUP}/${VERSION}/${CLOUD_ACCOUNT_PLURAL}`, slimmer());
   // Namespaces are read for their labels (namespaceSelector) only.
   const namespaces = watchOf<V1Namespace>('namespaces', '/api/v1/namespaces', slimmer({ drop: ['spec', 'status'] }));

@@ -120,4 +120,30 @@ describe('ResourceWatch protocol', () => {
       await watch.stop();
     }
   });
+
+  it('keeps its indices in step with adds, moves between index values and deletes', async () => {
+    server.requests.length = 0;
+    server.pages = { '': { items: [obj('a', 1, 'x'), obj('b', 2, 'x')], resourceVersion: '2' } };
+    let finish: () => void = () => undefined;
+    server.watches = [
+      (res) => {
+        res.write(line('MODIFIED', obj('a', 3, 'y')));
+        res.write(line('DELETED', obj('b', 4, 'x')));
+        res.write(line('ADDED', obj('c', 5, 'y')));
+        finish = () => res.end();
+      },
+    ];
+    const watch = new ResourceWatch<Obj>({ name: 'indexed', api, path: '/api/v1/things', indexers: { data: (o) => [o.data ?? ''] }, logger: pino({ level: 'silent' }), metrics: new Metrics() });
+    try {
+      await watch.start();
+      assert.deepEqual(watch.byIndex('data', 'x').map((o) => o.metadata.name).sort(), ['a', 'b']);
+      await until('the watch events', () => watch.get('c') !== undefined);
+      assert.deepEqual(watch.byIndex('data', 'x'), []);
+      assert.deepEqual(watch.byIndex('data', 'y').map((o) => o.metadata.name).sort(), ['a', 'c']);
+      assert.throws(() => watch.byIndex('nope', 'x'), /no index named nope/);
+    } finally {
+      finish();
+      await watch.stop();
+    }
+  });
 });

@@ -19,7 +19,22 @@ import { ExponentialBackoff } from './work-queue.ts';
 export interface Cache<T> {
   get(key: string): T | undefined;
   list(): T[];
+  /**
+   * The objects whose `index` value (an indexer given at construction) is `value`: what client-go's Indexer does.
+   * A reconcile asking for an object's siblings must not walk all 10,000 objects (and copy them into an array).
+   */
+  byIndex(index: string, value: string): T[];
   readonly synced: boolean;
+}
+
+/** Named functions from an object to the index values it is found under. */
+export type Indexers<T> = Record<string, (obj: T) => string[]>;
+
+/** Cache.byIndex by filtering a list: for small or fake caches. */
+export function filterByIndex<T>(objects: T[], indexers: Indexers<T>, index: string, value: string): T[] {
+  const indexer = indexers[index];
+  if (!indexer) throw new Error(`no index named ${index}`);
+  return objects.filter((o) => indexer(o).includes(value));
 }
 
 /** `namespace/name`, or `name` for a cluster-scoped object: the work queue key. */
@@ -55,6 +70,9 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
   readonly #backoff = new ExponentialBackoff({ baseMs: 1000, maxMs: 30_000 });
 
   readonly #objects = new Map<string, T>();
+  readonly #indexers: Indexers<T>;
+  /** index name → index value → keys of the objects found under it. */
+  readonly #indices = new Map<string, Map<string, Set<string>>>();
   readonly #changeHandlers: ((obj: T) => void)[] = [];
   readonly #deleteHandlers: ((obj: T) => void)[] = [];
 
@@ -79,6 +97,8 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     labelSelector?: string;
     /** Applied to every object before it is cached or handed to a handler; must not mutate its argument's metadata identity. */
     transform?: (obj: T) => T;
+    /** Secondary indices kept up to date with the cache, for byIndex. */
+    indexers?: Indexers<T>;
     stallTimeoutMs?: number;
     logger: Logger;
     metrics: Metrics;
@@ -89,6 +109,8 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     this.#path = opts.path;
     this.#labelSelector = opts.labelSelector;
     this.#transform = opts.transform ?? ((obj) => obj);
+    this.#indexers = opts.indexers ?? {};
+    for (const name of Object.keys(this.#indexers)) this.#indices.set(name, new Map());
     this.#stallTimeoutMs = opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.#logger = opts.logger.child({ informer: opts.name });
     this.#metrics = opts.metrics;
@@ -107,6 +129,35 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
 
   list(): T[] {
     return [...this.#objects.values()];
+  }
+
+  byIndex(index: string, value: string): T[] {
+    const values = this.#indices.get(index);
+    if (!values) throw new Error(`informer ${this.#name} has no index named ${index}`);
+    const out: T[] = [];
+    for (const key of values.get(value) ?? []) {
+      const obj = this.#objects.get(key);
+      if (obj) out.push(obj);
+    }
+    return out;
+  }
+
+  /** Files `key` under `obj`'s index values, or takes it out of them when `obj` is undefined. */
+  #index(key: string, old: T | undefined, obj: T | undefined): void {
+    for (const [name, indexer] of Object.entries(this.#indexers)) {
+      const values = this.#indices.get(name);
+      if (!values) continue;
+      for (const v of old ? indexer(old) : []) {
+        const keys = values.get(v);
+        keys?.delete(key);
+        if (keys?.size === 0) values.delete(v);
+      }
+      for (const v of obj ? indexer(obj) : []) {
+        let keys = values.get(v);
+        if (!keys) values.set(v, (keys = new Set()));
+        keys.add(key);
+      }
+    }
   }
 
   /** Called for every object that appears or changes, and for every object after a relist that changed meanwhile. */
@@ -253,6 +304,7 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     for (const [key, old] of this.#objects) {
       if (!listed.has(key)) {
         this.#objects.delete(key);
+        this.#index(key, old, undefined);
         this.#emit(this.#deleteHandlers, old);
       }
     }
@@ -273,6 +325,7 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     const version = obj.metadata?.resourceVersion;
     if (known && version !== undefined && known.metadata?.resourceVersion === version) return;
     this.#objects.set(key, obj);
+    this.#index(key, known, obj);
     this.#emit(this.#changeHandlers, obj);
   }
 
@@ -280,7 +333,11 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     this.#armWatchdog();
     this.#backoff.forget(RESTART_BACKOFF_KEY);
     const key = objectKey(obj);
-    if (this.#objects.delete(key)) this.#emit(this.#deleteHandlers, obj);
+    const known = this.#objects.get(key);
+    if (!known) return;
+    this.#objects.delete(key);
+    this.#index(key, known, undefined);
+    this.#emit(this.#deleteHandlers, obj);
   }
 
   #emit(handlers: ((obj: T) => void)[], obj: T): void {

@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.ts';
 import { CloudError } from '../providers/cloud-error.ts';
 import { cloudOf } from '../providers/registry.ts';
 import type { AccountCheck, AccountVerdict } from '../providers/types.ts';
+import { BY_CLOUD_ACCOUNT } from './indexes.ts';
 
 export interface CloudAccountReconcilerDeps {
   accounts: Cache<CloudAccount>;
@@ -39,7 +40,7 @@ export class CloudAccountReconciler {
   async reconcile(name: string): Promise<void> {
     const account = this.#d.accounts.get(name);
     if (!account) return;
-    const users = this.#d.identities.list().filter((wi) => wi.spec.cloudAccountRef.name === name);
+    const users = this.#d.identities.byIndex(BY_CLOUD_ACCOUNT, name);
     const finalizers = account.metadata.finalizers ?? [];
     if (account.metadata.deletionTimestamp) {
       if (!finalizers.includes(CLOUD_ACCOUNT_FINALIZER)) return;

@@ -3,7 +3,8 @@ import { beforeEach, describe, it } from 'node:test';
 import type { V1ManagedFieldsEntry, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { FINALIZER, serviceAccountFieldManager } from '../api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
-import type { ResourceWatch } from '../controller/informer.ts';
+import { filterByIndex, type Indexers, type ResourceWatch } from '../controller/informer.ts';
+import { IDENTITY_INDEXERS } from './indexes.ts';
 import { IDENTITY_COUNT_DELAY_MS, wireTriggers } from './triggers.ts';
 
 /** Just enough of ResourceWatch for wireTriggers: a map, and its change and delete handlers. */
@@ -22,6 +23,9 @@ class FakeWatch<T extends { metadata?: { name?: string; namespace?: string } }> 
   }
   get(key: string): T | undefined {
     return this.objects.get(key);
+  }
+  byIndex(index: string, value: string): T[] {
+    return filterByIndex(this.list(), IDENTITY_INDEXERS as unknown as Indexers<T>, index, value);
   }
   set(obj: T): void {
     this.objects.set(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, obj);

@@ -4,9 +4,10 @@
 import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { CONDITION, FINALIZER } from '../api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
-import type { Cache, ResourceWatch } from '../controller/informer.ts';
+import type { ResourceWatch } from '../controller/informer.ts';
 import { objectKey } from '../controller/informer.ts';
 import { findCondition } from '../domain/conditions.ts';
+import { BY_CLOUD_ACCOUNT, BY_NAMESPACE, BY_SERVICE_ACCOUNT, serviceAccountKey } from './indexes.ts';
 import { keylessAnnotationKeys } from './service-account.ts';
 
 interface Enqueue {
@@ -82,8 +83,8 @@ export function wireTriggers(opts: {
   accountController: DelayedEnqueue;
 }): void {
   const { identities, accounts, serviceAccounts, namespaces, identityController, accountController } = opts;
-  const identitiesOf = (cache: Cache<WorkloadIdentity>, match: (wi: WorkloadIdentity) => boolean) => {
-    for (const wi of cache.list()) if (match(wi)) identityController.enqueue(objectKey(wi));
+  const identitiesOf = (index: string, value: string, exceptKey?: string) => {
+    for (const wi of identities.byIndex(index, value)) if (objectKey(wi) !== exceptKey) identityController.enqueue(objectKey(wi));
   };
   // The account's status counts its identities. An account being deleted waits for its last identity to go, so it
   // looks at once; any other recount is coalesced.
@@ -103,8 +104,7 @@ export function wireTriggers(opts: {
   // Who holds a ServiceAccount's identity in a cloud changes when a sibling's spec or record does: a sibling that
   // switched into a cloud makes a holder-less rival lose, one whose revocation finished lets a waiting rival take
   // over (the conflict rule in reconciler/workload-identity/admit.ts). Those siblings look again at once.
-  const siblingsOf = (obj: WorkloadIdentity) =>
-    identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata.namespace && o.metadata.name !== obj.metadata.name && o.spec.serviceAccountName === obj.spec.serviceAccountName);
+  const siblingsOf = (obj: WorkloadIdentity) => identitiesOf(BY_SERVICE_ACCOUNT, serviceAccountKey(obj.metadata.namespace, obj.spec.serviceAccountName), objectKey(obj));
   const claim = onMeaningfulChange((obj: WorkloadIdentity) => JSON.stringify([obj.metadata.generation, obj.status?.provisioned?.cloud ?? null]), (obj: WorkloadIdentity, first) => {
     if (!first) siblingsOf(obj);
   });
@@ -117,19 +117,19 @@ export function wireTriggers(opts: {
     claim.deleted(obj);
     recount(obj.spec.cloudAccountRef.name);
     // A WorkloadIdentity that lost a conflict for this ServiceAccount may now take over.
-    identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata.namespace && o.spec.serviceAccountName === obj.spec.serviceAccountName);
+    identitiesOf(BY_SERVICE_ACCOUNT, serviceAccountKey(obj.metadata.namespace, obj.spec.serviceAccountName));
   });
 
   const ca = onMeaningfulChange(accountFingerprint, (obj: CloudAccount) => {
     accountController.enqueue(objectKey(obj));
-    identitiesOf(identities, (o) => o.spec.cloudAccountRef.name === obj.metadata.name);
+    identitiesOf(BY_CLOUD_ACCOUNT, obj.metadata.name);
   });
   accounts.onChange(ca.changed);
   accounts.onDelete(ca.deleted);
 
   const sa = onMeaningfulChange(
     serviceAccountFingerprint,
-    (obj: V1ServiceAccount) => identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata?.namespace && o.spec.serviceAccountName === obj.metadata?.name),
+    (obj: V1ServiceAccount) => identitiesOf(BY_SERVICE_ACCOUNT, serviceAccountKey(obj.metadata?.namespace, obj.metadata?.name ?? '')),
     serviceAccountChanged,
   );
   serviceAccounts.onChange(sa.changed);
@@ -138,7 +138,7 @@ export function wireTriggers(opts: {
   // Namespace labels decide which CloudAccounts admit a namespace's WorkloadIdentities.
   const namespace = onMeaningfulChange(
     (obj: V1Namespace) => JSON.stringify(obj.metadata?.labels ?? {}),
-    (obj: V1Namespace) => identitiesOf(identities, (o) => o.metadata.namespace === obj.metadata?.name),
+    (obj: V1Namespace) => identitiesOf(BY_NAMESPACE, obj.metadata?.name ?? ''),
   );
   namespaces.onChange(namespace.changed);
   namespaces.onDelete(namespace.deleted);

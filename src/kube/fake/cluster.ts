@@ -5,7 +5,8 @@
 // forced, an Update taking a changed field over). Integration tests use the real control plane instead.
 import type { V1ManagedFieldsEntry, V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
 import type { CloudAccount, CloudAccountStatus, WorkloadIdentity, WorkloadIdentityStatus } from '../../api/types.ts';
-import type { Cache } from '../../controller/informer.ts';
+import { filterByIndex, type Cache, type Indexers } from '../../controller/informer.ts';
+import { IDENTITY_INDEXERS } from '../../reconciler/indexes.ts';
 import { FieldConflictError, type EventTarget, type KubePort } from '../client.ts';
 import type { WorkloadRef, Workloads } from '../workloads.ts';
 import { fakeToken } from '../../providers/fake/token.ts';
@@ -43,13 +44,15 @@ export interface RecordedEvent {
 class MapCache<T> implements Cache<T> {
   readonly #read: () => Map<string, T>;
   readonly #onRead: (key: string) => void;
+  readonly #indexers: Indexers<T>;
   /** Objects the informer still shows as they were (a watch that lags behind the API server). */
   readonly lagging = new Map<string, T>();
   /** Objects the informer does not show yet (their creation is still on its way). */
   readonly hidden = new Set<string>();
-  constructor(read: () => Map<string, T>, onRead: (key: string) => void = () => undefined) {
+  constructor(read: () => Map<string, T>, onRead: (key: string) => void = () => undefined, indexers: Indexers<T> = {}) {
     this.#read = read;
     this.#onRead = onRead;
+    this.#indexers = indexers;
   }
   get(key: string): T | undefined {
     if (this.hidden.has(key)) return undefined;
@@ -64,6 +67,9 @@ class MapCache<T> implements Cache<T> {
     for (const k of this.hidden) current.delete(k);
     for (const [k, v] of this.lagging) current.set(k, v);
     return [...current.values()].map((v) => structuredClone(v));
+  }
+  byIndex(index: string, value: string): T[] {
+    return filterByIndex(this.list(), this.#indexers, index, value);
   }
   get synced(): boolean {
     return true;
@@ -93,6 +99,7 @@ export class FakeCluster implements KubePort {
   readonly #identityCache = new MapCache(
     () => this.#identities,
     (key) => this.#position.set(key, (this.versions.get(key)?.length ?? 1) - 1),
+    IDENTITY_INDEXERS,
   );
   readonly identities: Cache<WorkloadIdentity> = this.#identityCache;
   readonly accounts: Cache<CloudAccount> = new MapCache(() => this.#accounts);

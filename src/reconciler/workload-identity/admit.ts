@@ -8,6 +8,7 @@ import { describeIneffective, ineffectiveGrants } from '../../domain/grants/inde
 import { describeViolation, evaluateGuardrails, type Violation } from '../../domain/guardrails/index.ts';
 import { selects } from '../../domain/label-selector.ts';
 import { cloudOf } from '../../providers/registry.ts';
+import { BY_NAMESPACE, BY_SERVICE_ACCOUNT, serviceAccountKey } from '../indexes.ts';
 import type { WorkloadIdentityReconcilerDeps } from './deps.ts';
 import { refusal, type Refusal, type Resolved } from './resolve.ts';
 
@@ -68,8 +69,8 @@ function quotaViolations(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity
   const limit = account.spec.guardrails?.maxIdentitiesPerNamespace;
   if (limit === undefined) return [];
   const peers = d.identities
-    .list()
-    .filter((o) => o.metadata.namespace === wi.metadata.namespace && o.spec.cloudAccountRef.name === account.metadata.name && !o.metadata.deletionTimestamp);
+    .byIndex(BY_NAMESPACE, wi.metadata.namespace ?? '')
+    .filter((o) => o.spec.cloudAccountRef.name === account.metadata.name && !o.metadata.deletionTimestamp);
   const older = peers.filter((o) => o.metadata.name !== wi.metadata.name && olderThan(o, wi)).length;
   return older >= limit
     ? [{ field: 'metadata.namespace', entry: wi.metadata.namespace ?? '', rule: 'guardrails.maxIdentitiesPerNamespace', hint: `this namespace already has ${older} WorkloadIdentities in CloudAccount ${account.metadata.name}; the limit is ${limit}` }]
@@ -94,14 +95,8 @@ export function recordOf(o: WorkloadIdentity): ProvisionedRecord | undefined {
  */
 export function conflictWinner(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity, cloud: Cloud): WorkloadIdentity | undefined {
   const rivals = d.identities
-    .list()
-    .filter(
-      (o) =>
-        o.metadata.namespace === wi.metadata.namespace &&
-        o.metadata.name !== wi.metadata.name &&
-        o.spec.serviceAccountName === wi.spec.serviceAccountName &&
-        (cloudOf(o.spec) === cloud || holds(o, cloud)),
-    );
+    .byIndex(BY_SERVICE_ACCOUNT, serviceAccountKey(wi.metadata.namespace, wi.spec.serviceAccountName))
+    .filter((o) => o.metadata.name !== wi.metadata.name && (cloudOf(o.spec) === cloud || holds(o, cloud)));
   const claim = (o: WorkloadIdentity) => (holds(o, cloud) ? 0 : 1);
   const [first] = [wi, ...rivals].sort((a, b) => claim(a) - claim(b) || (olderThan(a, b) ? -1 : olderThan(b, a) ? 1 : 0));
   return first === wi ? undefined : first;

@@ -6,6 +6,7 @@ import { REASON, WORKLOAD_IDENTITY_ANNOTATION, serviceAccountFieldManager } from
 import type { Cloud, ProvisionedRecord, WorkloadIdentity } from '../../api/types.ts';
 import { FieldConflictError } from '../../kube/client.ts';
 import type { Provisioned } from '../../providers/types.ts';
+import { BY_SERVICE_ACCOUNT, serviceAccountKey } from '../indexes.ts';
 import { annotationsUpToDate, ownedAnnotationKeys } from '../service-account.ts';
 import { holds } from './admit.ts';
 import type { Outcome } from './conditions.ts';
@@ -100,9 +101,7 @@ export async function unbindServiceAccount(d: WorkloadIdentityReconcilerDeps, wi
   const recorded = Object.entries(record.serviceAccountAnnotations ?? {});
   const ours = recorded.length
     ? recorded.every(([k, v]) => current[k] === undefined || current[k] === v)
-    : !d.identities
-        .list()
-        .some((o) => o.metadata.namespace === namespace && o.metadata.name !== wi.metadata.name && o.spec.serviceAccountName === wi.spec.serviceAccountName && holds(o, record.cloud));
+    : !d.identities.byIndex(BY_SERVICE_ACCOUNT, serviceAccountKey(namespace, wi.spec.serviceAccountName)).some((o) => o.metadata.name !== wi.metadata.name && holds(o, record.cloud));
   if (!ours) return undefined;
   await d.kube.applyServiceAccountAnnotations(sa, {}, manager);
   return `removed ${owned.join(', ')} from ServiceAccount ${namespace}/${wi.spec.serviceAccountName}`;
