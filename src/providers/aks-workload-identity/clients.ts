@@ -11,7 +11,7 @@ import type { AuthorizationPort, MsiPort, SharedAuthorizationPort, SharedMsiPort
 import type { AzureConfig } from './config.ts';
 import { classifyAzureError } from './errors.ts';
 import type { AzureExchangePort } from './exchange-port.ts';
-import { KeyedMutex } from './keyed-mutex.ts';
+import { KeyedMutex } from '../keyed-mutex.ts';
 import { shareArmReads } from './shared-port.ts';
 
 export interface AzureAccountClients {

@@ -14,7 +14,7 @@ import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
 import { FakeArm } from './fake/arm.ts';
 import { FakeAzureExchange } from './fake/exchange.ts';
 import { AZURE_ISSUER, AZURE_SUBSCRIPTION as SUB, azureContext } from './fake/context.ts';
-import { KeyedMutex } from './keyed-mutex.ts';
+import { KeyedMutex } from '../keyed-mutex.ts';
 import { AksWorkloadIdentityProvider } from './provider.ts';
 import { shareArmReads } from './shared-port.ts';
 

@@ -24,7 +24,7 @@ import {
 import { azureCredentialCheck } from './credential-check.ts';
 import { CREDENTIAL_LIMIT_CODE } from './errors.ts';
 import type { AzureExchangePort } from './exchange-port.ts';
-import type { KeyedMutex } from './keyed-mutex.ts';
+import type { KeyedMutex } from '../keyed-mutex.ts';
 import { AZURE_POD_CREDENTIALS } from './pods.ts';
 
 /** Entra's hard limit of federated identity credentials per managed identity (no increase possible). */

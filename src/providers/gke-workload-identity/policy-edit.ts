@@ -1,10 +1,17 @@
 // Read-modify-write of one IAM policy with its etag (IAM "Policy.etag": concurrent writers must redo the whole
-// cycle). A stale etag restarts the cycle from a fresh read, a bounded number of times inside one reconcile;
-// beyond that the conflict surfaces as a retryable error and the controller backs off.
+// cycle; https://cloud.google.com/iam/docs/policies#etag). Within this process the edits of one policy run one at a
+// time, so workers granting on the same shared project or bucket never race each other: each write is one write
+// against the cloud's limit, not one plus the retries a lost etag costs (docs/benchmarks.md measured 1–1.5 redone
+// writes per grant without it). A stale etag from another writer still restarts the cycle from a fresh read, a
+// bounded number of times inside one reconcile; beyond that the conflict surfaces as a retryable error.
 import { isCloudError } from '../cloud-error.ts';
+import { KeyedMutex } from '../keyed-mutex.ts';
 import type { GcpPort } from './gcp-port.ts';
 import { editMembers, type IamPolicy, type MemberEdit, type PolicyEdit } from './policy.ts';
-import type { PolicyTarget } from './resources.ts';
+import { targetKey, type PolicyTarget } from './resources.ts';
+
+/** One queue of policy edits per port (per CloudAccount), keyed by policy. */
+const editQueues = new WeakMap<GcpPort, KeyedMutex>();
 
 /** Attempts per edit: enough for 20 writers racing on one project policy, few enough to stay well inside a reconcile. */
 export const MAX_POLICY_ATTEMPTS = 8;
@@ -19,6 +26,16 @@ export interface AppliedEdit extends PolicyEdit {
  * first read; when it is stale the write fails on its etag and the cycle restarts from a fresh read.
  */
 export async function editPolicy(port: GcpPort, target: PolicyTarget, edits: MemberEdit[], purge?: (member: string) => boolean, observed?: IamPolicy): Promise<AppliedEdit> {
+  let queue = editQueues.get(port);
+  if (!queue) editQueues.set(port, (queue = new KeyedMutex()));
+  const key = targetKey(target);
+  // Another edit of this policy is ahead of us: what `observe` read is older than its write. The port's shared copy
+  // is updated by that write, so reading again after it costs no cloud read while the copy is fresh.
+  const stale = queue.busy(key);
+  return queue.run(key, () => editOnce(port, target, edits, purge, stale ? undefined : observed));
+}
+
+async function editOnce(port: GcpPort, target: PolicyTarget, edits: MemberEdit[], purge: ((member: string) => boolean) | undefined, observed: IamPolicy | undefined): Promise<AppliedEdit> {
   let policy = observed ?? (await port.getIamPolicy(target));
   for (let attempt = 1; ; attempt++) {
     const result = editMembers(policy, edits, purge);

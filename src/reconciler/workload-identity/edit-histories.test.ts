@@ -21,7 +21,7 @@ import { FakeClock } from '../../controller/fake-clock.ts';
 import { FakeCluster } from '../../kube/fake/cluster.ts';
 import { FakeArm } from '../../providers/aks-workload-identity/fake/arm.ts';
 import { FakeAzureExchange } from '../../providers/aks-workload-identity/fake/exchange.ts';
-import { KeyedMutex } from '../../providers/aks-workload-identity/keyed-mutex.ts';
+import { KeyedMutex } from '../../providers/keyed-mutex.ts';
 import { AksWorkloadIdentityProvider } from '../../providers/aks-workload-identity/provider.ts';
 import { AccountSnapshot } from '../../providers/aws/account-snapshot.ts';
 import { shareArmReads } from '../../providers/aks-workload-identity/shared-port.ts';
