@@ -198,7 +198,7 @@ describe('helm template with every value set (test/chart/all-values.yaml)', () =
     const binding = objects.find((o) => objectKey(o) === 'ClusterRoleBinding/platform-keyless-verification') as unknown as V1ClusterRoleBinding;
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'platform-keyless-operator', namespace: 'ops' }]);
     const policy = only<V1ValidatingAdmissionPolicy>(objects, 'ValidatingAdmissionPolicy');
-    assert.deepEqual(policy.spec?.matchConditions, [{ name: 'keyless-operator', expression: "request.userInfo.username == 'system:serviceaccount:ops:platform-keyless-operator'" }]);
+    assert.deepEqual(policy.spec?.matchConditions, [{ name: 'platform-keyless-operator', expression: "request.userInfo.username == 'system:serviceaccount:ops:platform-keyless-operator'" }]);
   });
 });
 
