@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/config.ts';
 import { loadAzureConfig } from '../../src/providers/aks-workload-identity/config.ts';
 import { repoPath } from '../support/cluster.ts';
+import { valuePaths } from '../support/helm.ts';
 
 const config = loadConfig({}, 'host');
 const azure = loadAzureConfig({});
@@ -57,19 +58,12 @@ function valuesTable(): Row[] {
   });
 }
 
-function leafPaths(value: unknown, prefix = ''): string[] {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) {
-    return Object.entries(value).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
-  }
-  return [prefix];
-}
-
 describe('docs/install.md and values.yaml against the code', () => {
   it('the values table lists every value of the chart', () => {
     const documented = valuesTable().flatMap((r) => r.values);
     const values = parse(readFileSync(repoPath('charts/keyless/values.yaml'), 'utf8')) as unknown;
     assert.deepEqual(
-      leafPaths(values).filter((leaf) => !documented.some((d) => leaf === d || leaf.startsWith(`${d}.`))),
+      valuePaths(values).filter((leaf) => !documented.some((d) => leaf === d || leaf.startsWith(`${d}.`))),
       [],
     );
   });

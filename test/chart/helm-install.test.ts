@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { freshNamespace, kubeConfig, kubeconfigPath, kubectl, kubectlApply } from '../support/cluster.ts';
-import { CHART, helm, objectKey, parseObjects, renderKustomize, type KubeObject } from '../support/helm.ts';
+import { CHART, helm, objectKey, parseObjects, renderKustomize, type HelmResult, type KubeObject } from '../support/helm.ts';
 import { objectDifferences } from '../support/object-diff.ts';
 
 const CRDS = ['workloadidentities.keyless.dev', 'cloudaccounts.keyless.dev'];
@@ -63,11 +63,20 @@ describe('helm install, upgrade and uninstall', () => {
   let kc: KubeConfig;
   let ns: string;
   let dropNamespace: () => Promise<void>;
-  const release = () => `keyless-${randomBytes(3).toString('hex')}`;
   const run = (args: string[], values?: object) => helm([...args, '--namespace', ns], { kubeconfig: kubeconfigPath(), ...(values ? { values } : {}) });
-  const install = (name: string, values?: object) => run(['install', name, CHART], values);
-  const uninstall = (name: string) => run(['uninstall', name, '--ignore-not-found', '--wait', '--timeout', '60s']);
   const manifest = async (name: string) => parseObjects((await run(['get', 'manifest', name])).stdout);
+  const uninstall = (name: string) => run(['uninstall', name, '--ignore-not-found', '--wait', '--timeout', '60s']);
+  const crdsEstablished = () => kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...CRDS.map((c) => `crd/${c}`)]);
+
+  /** Installs a release of its own for `check`, and uninstalls it whatever happens. */
+  const withRelease = async (values: object | undefined, check: (name: string, installed: HelmResult) => Promise<void>) => {
+    const name = `keyless-${randomBytes(3).toString('hex')}`;
+    try {
+      await check(name, await run(['install', name, CHART], values));
+    } finally {
+      await uninstall(name);
+    }
+  };
 
   before(async () => {
     kc = kubeConfig();
@@ -86,41 +95,31 @@ describe('helm install, upgrade and uninstall', () => {
   });
 
   it('installs what config/default creates, without a Pod Security warning', async () => {
-    const name = release();
-    try {
-      const { stderr } = await install(name);
+    await withRelease(undefined, async (name, { stderr }) => {
       assert.doesNotMatch(stderr, /PodSecurity|would violate/);
       const expected = (await renderKustomize('config/default'))
         .filter((o) => o.kind !== 'Namespace' && o.kind !== 'CustomResourceDefinition')
         .map((o) => asRelease(o, name, ns));
       assert.deepEqual((await manifest(name)).map(objectKey).sort(), expected.map(objectKey).sort());
       assert.deepEqual(await landed(expected), []);
-    } finally {
-      await uninstall(name);
-    }
+    });
   });
 
   it('installs the CRDs of crds/ from the chart’s crds/, outside the release', async () => {
     await withoutCrds();
-    const name = release();
-    try {
-      await install(name);
-      await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...CRDS.map((c) => `crd/${c}`)]);
+    await withRelease(undefined, async (name) => {
+      await crdsEstablished();
       assert.deepEqual(await landed(await renderKustomize('crds')), []);
       for (const crd of CRDS) {
         const stored = await live({ kind: 'CustomResourceDefinition', metadata: { name: crd } });
         assert.equal(stored?.metadata.annotations?.['meta.helm.sh/release-name'], undefined, `${crd} is not owned by the release`);
       }
       assert.ok(!(await manifest(name)).some((o) => o.kind === 'CustomResourceDefinition'), 'no CRD in the release manifest');
-    } finally {
-      await uninstall(name);
-    }
+    });
   });
 
   it('upgrade lands a changed value and turns verification on as config/verification does', async () => {
-    const name = release();
-    try {
-      await install(name);
+    await withRelease(undefined, async (name) => {
       await run(['upgrade', name, CHART, '--reuse-values', '--set', 'logLevel=debug', '--set', 'resources.limits.memory=512Mi', '--set', 'verification.enabled=true']);
       const deployment = (await live({ kind: 'Deployment', metadata: { name: `${name}-operator`, namespace: ns } })) as unknown as V1Deployment;
       const operator = deployment.spec?.template.spec?.containers[0];
@@ -132,35 +131,31 @@ describe('helm install, upgrade and uninstall', () => {
       assert.equal(deployment.metadata?.generation, 2);
       const verification = (await renderKustomize('config/verification')).map((o) => asRelease(o, name, ns));
       assert.deepEqual(await landed(verification), []);
-    } finally {
-      await uninstall(name);
-    }
+    });
   });
 
   it('uninstall removes the release and leaves the CRDs and the WorkloadIdentities created meanwhile', async () => {
     await withoutCrds();
-    const name = release();
+    const identity = { kind: 'WorkloadIdentity', metadata: { name: 'catalog', namespace: ns } };
     try {
-      await install(name, { verification: { enabled: true } });
-      const installed = await manifest(name);
-      await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...CRDS.map((c) => `crd/${c}`)]);
-      await kubectlApply({
-        apiVersion: 'keyless.dev/v1alpha1',
-        kind: 'WorkloadIdentity',
-        metadata: { name: 'catalog', namespace: ns },
-        spec: { serviceAccountName: 'catalog-sa', cloudAccountRef: { name: 'prod-aws' }, aws: { policy: [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::your-org-book-covers/*'] }] } },
-      });
-      const identity = await live({ kind: 'WorkloadIdentity', metadata: { name: 'catalog', namespace: ns } });
-      await uninstall(name);
+      await withRelease({ verification: { enabled: true } }, async (name) => {
+        const installed = await manifest(name);
+        await crdsEstablished();
+        await kubectlApply({
+          apiVersion: 'keyless.dev/v1alpha1',
+          ...identity,
+          spec: { serviceAccountName: 'catalog-sa', cloudAccountRef: { name: 'prod-aws' }, aws: { policy: [{ effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::your-org-book-covers/*'] }] } },
+        });
+        const created = await live(identity);
+        await uninstall(name);
 
-      const left = [];
-      for (const o of installed) if (await live(o)) left.push(objectKey(o));
-      assert.deepEqual(left, [], 'every object of the release is gone');
-      for (const crd of CRDS) assert.ok(await live({ kind: 'CustomResourceDefinition', metadata: { name: crd } }), `${crd} is still installed`);
-      const kept = await live({ kind: 'WorkloadIdentity', metadata: { name: 'catalog', namespace: ns } });
-      assert.equal(kept?.metadata.uid, identity?.metadata.uid, 'the WorkloadIdentity is the one created before uninstall');
+        const left = [];
+        for (const o of installed) if (await live(o)) left.push(objectKey(o));
+        assert.deepEqual(left, [], 'every object of the release is gone');
+        for (const crd of CRDS) assert.ok(await live({ kind: 'CustomResourceDefinition', metadata: { name: crd } }), `${crd} is still installed`);
+        assert.equal((await live(identity))?.metadata.uid, created?.metadata.uid, 'the WorkloadIdentity created before uninstall is still there');
+      });
     } finally {
-      await uninstall(name);
       await kubectl(['delete', 'workloadidentity', 'catalog', '-n', ns, '--ignore-not-found']);
     }
   });

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import type { V1ClusterRoleBinding, V1Deployment, V1EnvVar, V1ValidatingAdmissionPolicy } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { repoPath } from '../support/cluster.ts';
-import { CHART, helm, objectKey, parseObjects, renderChart, type KubeObject } from '../support/helm.ts';
+import { CHART, helm, objectKey, parseObjects, renderChart, valuePaths, type KubeObject } from '../support/helm.ts';
 
 const allValues = repoPath('test/chart/all-values.yaml');
 
@@ -26,14 +26,6 @@ function container(objects: KubeObject[]) {
 
 function envOf(objects: KubeObject[]): Record<string, string | undefined> {
   return Object.fromEntries((container(objects).env ?? []).map((e: V1EnvVar) => [e.name, e.value ?? `fieldRef:${e.valueFrom?.fieldRef?.fieldPath}`]));
-}
-
-/** Every path to a scalar, an empty map or an empty list in a values document: each value a user can set. */
-function leafPaths(value: unknown, prefix = ''): string[] {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) {
-    return Object.entries(value).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
-  }
-  return [prefix];
 }
 
 function has(document: unknown, dotted: string): boolean {
@@ -99,7 +91,7 @@ describe('helm template with every value set (test/chart/all-values.yaml)', () =
   it('sets every value values.yaml has', () => {
     const defaults = parse(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')) as unknown;
     const all = parse(readFileSync(allValues, 'utf8')) as unknown;
-    assert.deepEqual(leafPaths(defaults).filter((p) => !has(all, p)), []);
+    assert.deepEqual(valuePaths(defaults).filter((p) => !has(all, p)), []);
   });
 
   it('turns each operator setting into its environment variable, after the pod’s own and before extraEnv', async () => {

@@ -78,3 +78,11 @@ export function withoutHelmLabels(o: KubeObject): KubeObject {
   const labels = Object.fromEntries(Object.entries(o.metadata.labels).filter(([k]) => !HELM_LABELS.includes(k)));
   return { ...o, metadata: { ...o.metadata, labels } };
 }
+
+/** Every path to a scalar, an empty map or an empty list in a values document: each value a user can set. */
+export function valuePaths(value: unknown, prefix = ''): string[] {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) {
+    return Object.entries(value).flatMap(([k, v]) => valuePaths(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return [prefix];
+}
