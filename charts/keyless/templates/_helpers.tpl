@@ -3,7 +3,7 @@
 {{ .Release.Name }}-operator
 {{- end -}}
 
-{{/* What selects the operator's pods; the same as config/, so a kustomize install can be adopted by the chart. */}}
+{{/* What selects the operator's pods: config/'s, so moving a kustomize install to the chart never changes the immutable selector. */}}
 {{- define "keyless.selectorLabels" -}}
 app.kubernetes.io/name: keyless
 app.kubernetes.io/component: operator
