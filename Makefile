@@ -72,6 +72,10 @@ controlplane-status: ## is the local control plane running, and where
 peers-build: ## build (or reuse from the cache) kwok and the EKS and Azure injection webhooks; links them in bin/
 	hack/peers.sh build
 
+.PHONY: helm-build
+helm-build: ## build (or reuse from the cache) helm v3.22.0 for the chart's tests; links bin/helm
+	hack/helm.sh build
+
 .PHONY: peers-status
 peers-status: ## are kwok and the injection webhooks of make dev running
 	hack/peers.sh status $(DEV_DIR)/peers

@@ -11,6 +11,9 @@ npx tsc -p tsconfig.json --noEmit
 echo "== kwok and the injection webhooks (built once, then cached)"
 hack/peers.sh build
 
+echo "== helm, for the chart's tests (built once, then cached)"
+hack/helm.sh build
+
 echo "== control plane"
 state=$PWD/.test
 hack/controlplane.sh up "$state/controlplane" "$state/kubeconfig"
