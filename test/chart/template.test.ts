@@ -60,8 +60,12 @@ describe('helm lint', () => {
 });
 
 describe('helm template with the default values', () => {
-  it('sets no operator setting, so the operator’s own defaults apply', async () => {
-    assert.deepEqual(envOf(await renderChart()), { POD_NAMESPACE: 'fieldRef:metadata.namespace', POD_NAME: 'fieldRef:metadata.name' });
+  it('sets no operator setting, so the operator’s own defaults apply; only the V8 heap is sized for the memory limit', async () => {
+    assert.deepEqual(envOf(await renderChart()), {
+      POD_NAMESPACE: 'fieldRef:metadata.namespace',
+      POD_NAME: 'fieldRef:metadata.name',
+      NODE_OPTIONS: '--max-old-space-size=128 --max-semi-space-size=4',
+    });
   });
 
   it('renders the operator with its probes and resources', async () => {
@@ -69,7 +73,7 @@ describe('helm template with the default values', () => {
     assert.equal(c.image, 'keyless:dev');
     assert.deepEqual(c.livenessProbe, { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 5, periodSeconds: 20 });
     assert.deepEqual(c.readinessProbe, { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 10 });
-    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } });
+    assert.deepEqual(c.resources, { requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '320Mi' } });
   });
 
   it('leaves the optional pieces out: no ServiceMonitor, PrometheusRule, verification RBAC or admission policy', async () => {
