@@ -101,13 +101,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const writeRate = num('BENCH_WRITE_RATE', 10, 0.1);
   return {
     scenarios: scenarios as Scenario[],
-    n: num('BENCH_N', 500, 1),
+    n: num('BENCH_N', 1000, 1),
     latencyMs: num('BENCH_LATENCY_MS', 50),
     writeRate,
     writeBurst: num('BENCH_WRITE_BURST', writeRate, 1),
     resyncs: num('BENCH_RESYNCS', 3, 1),
     resyncSeconds: num('BENCH_RESYNC_SECONDS', 15, 5),
-    scaleN: num('BENCH_SCALE_N', 5000, 1),
+    scaleN: num('BENCH_SCALE_N', 10000, 1),
     scaleDelete: (v['BENCH_SCALE_DELETE'] ?? 'false') === 'true',
     podN: num('BENCH_POD_N', 50, 1),
     gcpN: num('BENCH_GCP_N', 100, 1),
