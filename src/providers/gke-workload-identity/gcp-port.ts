@@ -15,7 +15,8 @@ export interface GoogleServiceAccount {
 export interface GcpPort {
   getServiceAccount(project: string, email: string): Promise<GoogleServiceAccount | undefined>;
   createServiceAccount(project: string, accountId: string, fields: { displayName: string; description: string }): Promise<GoogleServiceAccount>;
-  patchServiceAccount(project: string, email: string, fields: { displayName: string }): Promise<void>;
+  /** Sets the displayName, and the description when given (adoption puts the ownership marker there). */
+  patchServiceAccount(project: string, email: string, fields: { displayName: string; description?: string }): Promise<void>;
   /** Resolves once the account is gone (already gone included). */
   deleteServiceAccount(project: string, email: string): Promise<void>;
   /** Always asks for version 3 so conditional bindings come back whole. Missing resource: CloudError notFound. */
