@@ -177,7 +177,7 @@ function identityChain(input: ExplainInput, wi: WorkloadIdentity): Link[] {
   );
   links.push(fromCondition('cloud identity', findCondition(conditions, CONDITION.identityReady), status.identity ?? '', describe));
   const trust = `issuer ${status.issuer ?? '?'}, subject ${status.subject ?? '?'}${status.audience ? `, audience ${status.audience}` : ''}`;
-  links.push(fromCondition('trust', findCondition(conditions, CONDITION.trustReady), `${trust}: ${findCondition(conditions, CONDITION.trustReady)?.message ?? ''}`, describe));
+  links.push(fromCondition('trust', findCondition(conditions, CONDITION.trustReady), trust, describe));
   links.push(fromCondition('permissions', findCondition(conditions, CONDITION.permissionsReady), findCondition(conditions, CONDITION.permissionsReady)?.message ?? '', describe));
   links.push(annotationLink(input, wi));
   for (const pod of input.pods) links.push(...podLinks(input, wi, pod));

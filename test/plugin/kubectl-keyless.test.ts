@@ -313,7 +313,7 @@ describe('kubectl keyless', () => {
       );
       switchStarted = Date.now();
       const applied = await kubectl(['apply', '-f', '-'], run.stdout);
-      assert.match(applied.stdout, /workloadidentity\.keyless\.dev\/catalog-sa created/);
+      assert.match(applied.stdout, /workloadidentity\.keyless\.dev\/catalog created/);
       await kubectl(['wait', '--for=condition=Ready', '--timeout=120s', '-n', ns, ...manifests.map((m) => `workloadidentity/${m.metadata.name}`)]);
       switchDone = Date.now();
       switching = false;
@@ -327,9 +327,9 @@ describe('kubectl keyless', () => {
       assert.deepEqual(
         manifests.map((m) => [m.metadata.name, m.spec.serviceAccountName, m.metadata.annotations?.['keyless.dev/adopt']]).sort(),
         [
-          ['billing-sa', 'billing-sa', billingIdentityId],
-          ['catalog-sa', 'catalog-sa', ROLE_ARN],
-          ['orders-sa', 'orders-sa', GSA],
+          ['billing', 'billing-sa', billingIdentityId],
+          ['catalog', 'catalog-sa', ROLE_ARN],
+          ['orders', 'orders-sa', GSA],
         ].sort(),
       );
       assert.deepEqual(manifests.map((m) => m.spec.cloudAccountRef.name).sort(), Object.values(account).sort());
@@ -337,17 +337,17 @@ describe('kubectl keyless', () => {
 
     it('reproduces what each identity grants today in the spec', () => {
       const byName = Object.fromEntries(manifests.map((m) => [m.metadata.name, m.spec]));
-      assert.deepEqual(byName['catalog-sa']?.aws, {
+      assert.deepEqual(byName['catalog']?.aws, {
         mechanism: 'IRSA',
         policy: [{ sid: 'ReadCovers', effect: 'Allow', actions: ['s3:GetObject'], resources: ['arn:aws:s3:::your-org-book-covers/*'] }],
         managedPolicyArns: [`arn:aws:iam::${TEST_ACCOUNT_ID}:policy/list-covers-${suffix}`],
         maxSessionDuration: '2h',
       });
-      assert.deepEqual(byName['orders-sa']?.gcp, {
+      assert.deepEqual(byName['orders']?.gcp, {
         mechanism: 'ServiceAccount',
         roles: [{ role: 'roles/cloudtrace.agent' }, { role: 'roles/pubsub.publisher', resource: `//pubsub.googleapis.com/projects/${PROJECT}/topics/orders` }],
       });
-      assert.deepEqual(byName['billing-sa']?.azure, { roleAssignments: [{ role: 'Reader', scope: DATA_SCOPE }] });
+      assert.deepEqual(byName['billing']?.azure, { roleAssignments: [{ role: 'Reader', scope: DATA_SCOPE }] });
     });
 
     it('reports each identity it leaves alone, and why', () => {
@@ -389,11 +389,11 @@ describe('kubectl keyless', () => {
     });
 
     it('adopts the same role, Google service account and managed identity: no new identity', async () => {
-      assert.equal((await getWI('catalog-sa')).status?.identity, ROLE_ARN);
-      assert.equal((await getWI('orders-sa')).status?.identity, GSA);
-      assert.equal((await getWI('billing-sa')).status?.identity, billingClientId);
+      assert.equal((await getWI('catalog')).status?.identity, ROLE_ARN);
+      assert.equal((await getWI('orders')).status?.identity, GSA);
+      assert.equal((await getWI('billing')).status?.identity, billingClientId);
       const role = await aws.iam().send(new GetRoleCommand({ RoleName: 'catalog-reader' }));
-      assert.ok(role.Role?.Tags?.some((t) => t.Key === 'keyless.dev/name' && t.Value === 'catalog-sa'), 'the role carries our marker now');
+      assert.ok(role.Role?.Tags?.some((t) => t.Key === 'keyless.dev/name' && t.Value === 'catalog'), 'the role carries our marker now');
       assert.deepEqual((await aws.iam().send(new ListRolePoliciesCommand({ RoleName: 'catalog-reader' }))).PolicyNames, ['keyless']);
       assert.equal((await aws.iam().send(new ListAttachedRolePoliciesCommand({ RoleName: 'catalog-reader' }))).AttachedPolicies?.length, 1);
       assert.deepEqual([...azure.emulator.state.identities.values()].map((i) => i.name).sort(), ['billing-hand-made', 'payments-two-clusters']);
@@ -429,6 +429,23 @@ describe('kubectl keyless', () => {
         assert.ok(probes.some((p) => p.cloud === cloud && during(p)), `${cloud}: an exchange while the switch happened`);
         assert.ok(probes.some((p) => p.cloud === cloud && p.start >= switchDone), `${cloud}: an exchange after it`);
       }
+    });
+  });
+
+  describe('backing out of a migration', () => {
+    it('leaves the adopted identities in place when the applied WorkloadIdentities are deleted (deletionPolicy: Orphan)', async () => {
+      const role = `arn:aws:iam::${TEST_ACCOUNT_ID}:role/backout-reader`;
+      await aws.iam().send(new CreateRoleCommand({ RoleName: 'backout-reader', AssumeRolePolicyDocument: irsaTrust([subject('backout-sa')]) }));
+      await kubectlApply(serviceAccount('backout-sa', { 'eks.amazonaws.com/role-arn': role }));
+      const { stdout } = await kubectlKeyless(['migrate', '-n', ns, '--cloud-account', account.aws], pluginEnv());
+      const [wi] = (loadAll(stdout).filter(Boolean) as WorkloadIdentity[]).filter((m) => m.spec.serviceAccountName === 'backout-sa');
+      assert.equal(wi?.spec.deletionPolicy, 'Orphan');
+      await kubectl(['apply', '-f', '-'], JSON.stringify(wi));
+      await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', '-n', ns, `workloadidentity/${wi?.metadata.name ?? ''}`]);
+      await kubectl(['delete', '-n', ns, `workloadidentity/${wi?.metadata.name ?? ''}`, '--wait=true', '--timeout=60s']);
+      const left = await aws.iam().send(new GetRoleCommand({ RoleName: 'backout-reader' }));
+      assert.equal(left.Role?.Arn, role, 'the role is still there');
+      assert.equal((await core().readNamespacedServiceAccount({ namespace: ns, name: 'backout-sa' })).metadata?.annotations?.['eks.amazonaws.com/role-arn'], role, 'and so is the annotation');
     });
   });
 

@@ -66,7 +66,7 @@ describe('planAws', () => {
     ['a trust of another cluster only', facts([irsa({ StringEquals: { 'oidc.other/id/X:sub': SUBJECT } }, { Principal: { Federated: 'arn:aws:iam::111122223333:oidc-provider/oidc.other/id/X' } })]), /does not let system:serviceaccount:bookstore:catalog-sa assume it through/],
     ['a statement with NotAction', facts([exact], { inline: [{ name: 'broad', document: { Statement: [{ Effect: 'Allow', NotAction: 'iam:*', Resource: '*' }] } }] }), /inline policy broad, statement 1, uses NotAction/],
     ['a permissions boundary the account would drop', facts([exact], { permissionsBoundaryArn: 'arn:aws:iam::111122223333:policy/ceiling' }), /Keyless would remove it, and the role could do more than today/],
-    ['a role Keyless already owns', facts([exact], { tags: { 'keyless.dev/name': 'x' } }), /belongs to a WorkloadIdentity already/],
+    ['a role Keyless already owns', facts([exact], { tags: { 'keyless.dev/cluster': 'c1', 'keyless.dev/namespace': 'shop', 'keyless.dev/name': 'catalog' } }), /carries a Keyless ownership marker: It belongs to shop\/catalog \(cluster c1\)\. If that WorkloadIdentity is gone/],
     ['a token audience other than STS', facts([exact]), /eks\.amazonaws\.com\/audience: other/, { ...source, annotations: { ...source.annotations, 'eks.amazonaws.com/audience': 'other' } }],
   ];
   for (const [what, f, why, from] of blocked) {

@@ -13,7 +13,8 @@ import { INLINE_POLICY_MAX } from '../../providers/aws/desired-role.ts';
 import type { IamPort, IamRole } from '../../providers/aws/iam-port.ts';
 import { policySize, renderInlinePolicy, type IamStatement } from '../../providers/aws/policy-document.ts';
 import type { HandMade } from './candidates.ts';
-import { durationOf, type CloudPlan } from './plan.ts';
+import { alreadyOwned, durationOf, type CloudPlan } from './plan.ts';
+import { describeTaggedOwner, unmarked } from '../../providers/ownership.ts';
 
 /** The IAM reads migrate makes, and no write: a narrowing of the operator's IamPort. */
 export type AwsReader = Pick<IamPort, 'getRole' | 'listRolePolicies' | 'getRolePolicy' | 'listAttachedRolePolicies'>;
@@ -31,10 +32,6 @@ export async function readRole(iam: AwsReader, name: string): Promise<AwsRoleFac
   const [names, managed] = await Promise.all([iam.listRolePolicies(name), iam.listAttachedRolePolicies(name)]);
   const inline = await Promise.all(names.map(async (policy) => ({ name: policy, document: await iam.getRolePolicy(name, policy) })));
   return { role, inline, managed };
-}
-
-export function roleOf(arn: string): { accountId: string; partition: string; name: string } | undefined {
-  return parseRoleArn(arn);
 }
 
 /** Whether `account` is where the role lives: same account and partition. */
@@ -117,9 +114,7 @@ export function planAws(source: HandMade, account: CloudAccount, facts: AwsRoleF
   const trust = judgeTrust(source, role, account);
   const blockers = [...trust.blockers];
   const notes = [...trust.notes];
-  if (Object.keys(role.tags).some((k) => k.startsWith('keyless.dev/'))) {
-    blockers.push(`the role carries Keyless ownership tags (${Object.keys(role.tags).filter((k) => k.startsWith('keyless.dev/')).join(', ')}): it belongs to a WorkloadIdentity already`);
-  }
+  if (!unmarked(role.tags)) blockers.push(alreadyOwned('role', describeTaggedOwner(role.tags)));
   const audience = source.annotations[`eks.amazonaws.com/audience`];
   if (audience !== undefined && audience !== AUDIENCE.irsa) blockers.push(`the ServiceAccount sets eks.amazonaws.com/audience: ${audience}; Keyless pins ${AUDIENCE.irsa}`);
 

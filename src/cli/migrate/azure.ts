@@ -10,7 +10,8 @@ import { serviceAccountSubject } from '../../domain/naming.ts';
 import type { AuthorizationPort, FederatedCredential, ManagedIdentity, MsiPort, RoleAssignment } from '../../providers/aks-workload-identity/arm-port.ts';
 import { assignmentRoleGuid } from '../../providers/aks-workload-identity/desired.ts';
 import type { HandMade } from './candidates.ts';
-import type { CloudPlan } from './plan.ts';
+import { alreadyOwned, type CloudPlan } from './plan.ts';
+import { describeTaggedOwner, unmarked } from '../../providers/ownership.ts';
 
 /** What migrate lists in a subscription besides what the operator's ports read. */
 export interface AzureInventory {
@@ -74,7 +75,7 @@ export function planAzure(source: HandMade, account: CloudAccount, facts: AzureF
   const { identity } = facts;
   const blockers: string[] = [];
   const notes: string[] = [];
-  if (Object.keys(identity.tags).some((k) => k.startsWith('keyless.dev/'))) blockers.push(`the managed identity carries Keyless ownership tags: it belongs to a WorkloadIdentity already`);
+  if (!unmarked(identity.tags)) blockers.push(alreadyOwned('managed identity', describeTaggedOwner(identity.tags)));
   const issuer = account.status?.issuer || account.spec.azure?.oidcIssuer || '';
   const subject = serviceAccountSubject(source.namespace, source.serviceAccount);
   let trusted = false;

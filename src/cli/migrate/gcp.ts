@@ -11,7 +11,7 @@ import { describeMarker, kubernetesServiceAccountMember, WORKLOAD_IDENTITY_USER,
 import type { IamPolicy } from '../../providers/gke-workload-identity/policy.ts';
 import { describeTarget, fullResourceName, type PolicyTarget } from '../../providers/gke-workload-identity/resources.ts';
 import type { HandMade } from './candidates.ts';
-import type { CloudPlan } from './plan.ts';
+import { alreadyOwned, type CloudPlan } from './plan.ts';
 
 /** What migrate lists in a project besides what the operator's port reads. */
 export interface GcpInventory {
@@ -77,7 +77,7 @@ export function planGcp(source: HandMade, account: CloudAccount, facts: GcpFacts
   const notes: string[] = [];
   const sa = facts.serviceAccount;
   const owner = describeMarker(sa.description);
-  if (owner || sa.description.includes('keyless.dev/')) blockers.push(`the service account's description carries a Keyless ownership marker${owner ? ` (${owner})` : ''}: it belongs to a WorkloadIdentity already`);
+  if (owner || sa.description.includes('keyless.dev/')) blockers.push(alreadyOwned('service account', owner ? `it belongs to ${owner}.` : 'its description names a Keyless WorkloadIdentity.'));
 
   const ksa = kubernetesServiceAccountMember(workloadPool(project, gcp?.workloadPool), source.namespace, source.serviceAccount);
   let trusted = false;

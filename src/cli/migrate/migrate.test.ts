@@ -77,15 +77,16 @@ const roleArn = (name: string) => `arn:aws:iam::111122223333:role/${name}`;
 const subject = (ns: string, name: string) => `system:serviceaccount:${ns}:${name}`;
 
 describe('migrate', () => {
-  it('writes the WorkloadIdentity that adopts a role, names it after the ServiceAccount, and has the API server check it', async () => {
+  it('writes the WorkloadIdentity that adopts a role, names it after the ServiceAccount (without -sa), and has the API server check it', async () => {
     const c = cluster([sa('shop', 'catalog-sa', { 'eks.amazonaws.com/role-arn': roleArn('catalog') })], [awsAccount('prod-aws')]);
     const iam = await iamWith([{ name: 'catalog', subjects: [subject('shop', 'catalog-sa')] }]);
     const result = await migrate(deps(c, iam), { namespace: 'shop', cloudAccount: undefined });
     assert.equal(result.manifests.length, 1);
     const wi = result.manifests[0]?.workloadIdentity;
-    assert.deepEqual(wi?.metadata, { name: 'catalog-sa', namespace: 'shop', annotations: { 'keyless.dev/adopt': roleArn('catalog') } });
+    assert.deepEqual(wi?.metadata, { name: 'catalog', namespace: 'shop', annotations: { 'keyless.dev/adopt': roleArn('catalog') } });
     assert.deepEqual(wi?.spec.cloudAccountRef, { name: 'prod-aws' });
-    assert.deepEqual(c.dryRuns, ['catalog-sa']);
+    assert.equal(wi?.spec.deletionPolicy, 'Orphan', 'backing out never deletes the role');
+    assert.deepEqual(c.dryRuns, ['catalog']);
     assert.deepEqual(iam.writes, []);
     assert.match(renderManifests(result), /^---\n# ServiceAccount shop\/catalog-sa: adopts arn:aws:iam::111122223333:role\/catalog through CloudAccount prod-aws\n/);
   });
@@ -98,10 +99,10 @@ describe('migrate', () => {
   });
 
   it('picks another name when a WorkloadIdentity already has the ServiceAccount\'s', async () => {
-    const taken = { apiVersion: 'keyless.dev/v1alpha1', kind: 'WorkloadIdentity', metadata: { name: 'catalog-sa', namespace: 'shop' }, spec: { serviceAccountName: 'other-sa', cloudAccountRef: { name: 'prod-aws' }, aws: {} } } as WorkloadIdentity;
+    const taken = { apiVersion: 'keyless.dev/v1alpha1', kind: 'WorkloadIdentity', metadata: { name: 'catalog', namespace: 'shop' }, spec: { serviceAccountName: 'other-sa', cloudAccountRef: { name: 'prod-aws' }, aws: {} } } as WorkloadIdentity;
     const c = cluster([sa('shop', 'catalog-sa', { 'eks.amazonaws.com/role-arn': roleArn('catalog') })], [awsAccount('prod-aws')], [taken]);
     const result = await migrate(deps(c, await iamWith([{ name: 'catalog', subjects: [subject('shop', 'catalog-sa')] }])), { namespace: 'shop', cloudAccount: undefined });
-    assert.equal(result.manifests[0]?.workloadIdentity.metadata.name, 'catalog-sa-aws');
+    assert.equal(result.manifests[0]?.workloadIdentity.metadata.name, 'catalog-aws');
   });
 
   it('reports a ServiceAccount a WorkloadIdentity already manages, and plans nothing for it', async () => {

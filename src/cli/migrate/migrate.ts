@@ -12,7 +12,7 @@ import { azureAccountMatches, findIdentity, planAzure, readIdentity } from './az
 import { handMadeIdentities, type HandMade } from './candidates.ts';
 import type { CloudReaders } from './clouds.ts';
 import { gcpAccountMatches, planGcp, projectOf, readServiceAccount } from './gcp.ts';
-import { accountBlockers, chooseAccount, type Plan } from './plan.ts';
+import { allowsAdoption, chooseAccount, type Plan } from './plan.ts';
 import { parseRoleArn } from '../../providers/aws/arn.ts';
 
 export interface MigrateOptions {
@@ -33,6 +33,8 @@ export interface Migration {
   managed: string[];
   /** The manifests, in the order of `plans` that have one. */
   manifests: { plan: Plan; workloadIdentity: WorkloadIdentity }[];
+  /** Identities that would migrate as these manifests say once their CloudAccount allows adoption (not printed). */
+  waiting: { plan: Plan; workloadIdentity: WorkloadIdentity }[];
   /** Said once about the whole run (a dry run the user may not make, say). */
   warnings: string[];
 }
@@ -53,7 +55,7 @@ async function planOne(source: HandMade, accounts: CloudAccount[], labels: Recor
         return undefined;
       }
       plan.account = chosen.account.metadata.name;
-      plan.blockers.push(...accountBlockers(chosen.account));
+      if (!allowsAdoption(chosen.account)) plan.adoptionNotAllowed = true;
       return chosen.account;
     };
     switch (source.cloud) {
@@ -114,15 +116,21 @@ function manifestOf(plan: Plan, name: string): WorkloadIdentity {
         ...(cloud.takeOverAnnotations ? { [WORKLOAD_IDENTITY_ANNOTATION.takeOverAnnotations]: 'true' } : {}),
       },
     },
-    spec: { serviceAccountName: plan.source.serviceAccount, cloudAccountRef: { name: plan.account }, ...cloud.spec },
+    // Orphan until the team is sure: deleting the WorkloadIdentity to back out must not delete an identity that
+    // workloads used long before Keyless (docs/kubectl-plugin.md#after-the-switch).
+    spec: { serviceAccountName: plan.source.serviceAccount, cloudAccountRef: { name: plan.account }, deletionPolicy: 'Orphan', ...cloud.spec },
   };
 }
 
-/** A WorkloadIdentity name of its own: the ServiceAccount's, else with the cloud after it, else numbered. */
-function nameFor(source: HandMade, taken: Set<string>): string {
+/**
+ * A WorkloadIdentity name of its own: the ServiceAccount's without a -sa suffix (catalog-sa → catalog), else with the
+ * cloud after it, else numbered.
+ */
+export function nameFor(source: HandMade, taken: Set<string>): string {
   const key = (n: string) => `${source.namespace}/${n}`;
-  let name = source.serviceAccount;
-  for (let i = 1; taken.has(key(name)); i++) name = i === 1 ? `${source.serviceAccount}-${source.cloud}` : `${source.serviceAccount}-${source.cloud}-${i}`;
+  const base = source.serviceAccount.replace(/-(sa|serviceaccount)$/, '') || source.serviceAccount;
+  let name = base;
+  for (let i = 1; taken.has(key(name)); i++) name = i === 1 ? `${base}-${source.cloud}` : `${base}-${source.cloud}-${i}`;
   taken.add(key(name));
   return name;
 }
@@ -154,6 +162,7 @@ export async function migrate(deps: MigrateDeps, opts: MigrateOptions): Promise<
 
   const taken = new Set(identities.map((wi) => `${wi.metadata.namespace ?? ''}/${wi.metadata.name}`));
   const manifests: Migration['manifests'] = [];
+  const waiting: Migration['waiting'] = [];
   let dryRunForbidden = false;
   for (const plan of plans) {
     if (!plan.cloud || plan.blockers.length || plan.cloud.blockers.length) continue;
@@ -173,9 +182,10 @@ export async function migrate(deps: MigrateDeps, opts: MigrateOptions): Promise<
         warnings.push('the manifests were not validated by the API server: creating WorkloadIdentities (even as a dry run) is forbidden to you');
       }
     }
-    if (!plan.cloud.blockers.length) manifests.push({ plan, workloadIdentity: wi });
+    if (plan.cloud.blockers.length) continue;
+    (plan.adoptionNotAllowed ? waiting : manifests).push({ plan, workloadIdentity: wi });
   }
-  return { plans, managed, manifests, warnings };
+  return { plans, managed, manifests, waiting, warnings };
 }
 
 /** Everything that keeps a plan from a manifest. */

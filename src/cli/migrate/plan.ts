@@ -26,6 +26,8 @@ export interface Plan {
   cloud?: CloudPlan;
   /** Blockers found before the cloud was read (no CloudAccount, a shared identity, a read that failed). */
   blockers: string[];
+  /** The CloudAccount does not allow adoption: said once for the account, not per identity. */
+  adoptionNotAllowed?: boolean;
 }
 
 /**
@@ -51,11 +53,16 @@ export function chooseAccount(
   return { account: eligible[0] as CloudAccount };
 }
 
-/** What keeps any identity of this account from being adopted, whatever the identity is. */
-export function accountBlockers(account: CloudAccount): string[] {
-  return account.spec.guardrails?.allowAdoption === true
-    ? []
-    : [`CloudAccount ${account.metadata.name} does not allow adoption: its spec.guardrails.allowAdoption must be true (a platform team decision), then run migrate again`];
+/** Whether the account lets a WorkloadIdentity take over an identity it did not create (keyless.dev/adopt). */
+export function allowsAdoption(account: CloudAccount): boolean {
+  return account.spec.guardrails?.allowAdoption === true;
+}
+
+/** A short name for the identity in the report: the role ARN, the email, or the managed identity's group/name. */
+export function shortIdentity(plan: Plan): string {
+  const id = plan.resolved ?? plan.source.identity;
+  const azure = /\/resourceGroups\/([^/]+)\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/([^/]+)$/i.exec(id);
+  return azure ? `${azure[1] ?? ''}/${azure[2] ?? ''}` : id;
 }
 
 /** A duration the CRD accepts, e.g. 7200 → 2h, 5400 → 1h30m. */
@@ -64,4 +71,12 @@ export function durationOf(seconds: number): string {
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
   return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}` || '0s';
+}
+
+/**
+ * The blocker for an identity that carries a Keyless ownership marker already: `owner` says whose (a sentence).
+ * An identity orphaned by a deleted WorkloadIdentity (deletionPolicy: Orphan) keeps its marker.
+ */
+export function alreadyOwned(what: string, owner: string): string {
+  return `the ${what} carries a Keyless ownership marker: ${owner} If that WorkloadIdentity is gone (deleted with deletionPolicy: Orphan), create it again under the same name, or remove the marker from the ${what}, then migrate`;
 }

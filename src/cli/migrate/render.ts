@@ -4,6 +4,7 @@
 import { dump } from 'js-yaml';
 import { table } from '../table.ts';
 import { blockersOf, type Migration } from './migrate.ts';
+import { shortIdentity } from './plan.ts';
 
 export function renderManifests(migration: Migration): string {
   return migration.manifests
@@ -19,25 +20,31 @@ export function renderManifests(migration: Migration): string {
 
 export function renderReport(migration: Migration): string {
   const migrated = new Map(migration.manifests.map(({ plan, workloadIdentity }) => [plan, `${workloadIdentity.metadata.namespace ?? ''}/${workloadIdentity.metadata.name}`]));
+  const waiting = new Set(migration.waiting.map(({ plan }) => plan));
   const rows = migration.plans.map((p) => [
-    migrated.has(p) ? 'yes' : 'no',
+    migrated.has(p) ? 'yes' : waiting.has(p) ? 'later' : 'no',
     `${p.source.namespace}/${p.source.serviceAccount}`,
     p.source.cloud,
-    p.resolved ?? p.source.identity,
+    shortIdentity(p),
     p.account ?? '-',
     migrated.get(p) ?? '-',
   ]);
   const out: string[] = [];
   if (!migration.plans.length) out.push('No ServiceAccount carries an identity made by hand: nothing to migrate.\n');
   else out.push(table(['MIGRATE', 'SERVICEACCOUNT', 'CLOUD', 'IDENTITY', 'CLOUDACCOUNT', 'WORKLOADIDENTITY'], rows));
-  const left = migration.plans.filter((p) => !migrated.has(p));
+  const closed = [...new Set(migration.plans.filter((p) => p.adoptionNotAllowed).map((p) => p.account ?? ''))];
+  if (closed.length) {
+    out.push(`\nCloudAccount ${closed.join(', ')} ${closed.length === 1 ? 'does' : 'do'} not allow adoption (spec.guardrails.allowAdoption): nothing of ${closed.length === 1 ? 'it' : 'theirs'} can be migrated until the platform team allows it.\n`);
+    if (migration.waiting.length) out.push(`Ready once ${closed.length === 1 ? 'it does' : 'they do'} (${migration.waiting.length}): ${migration.waiting.map(({ plan }) => `${plan.source.namespace}/${plan.source.serviceAccount}`).join(', ')}.\n`);
+  }
+  const left = migration.plans.filter((p) => !migrated.has(p) && !waiting.has(p) && blockersOf(p).length);
   if (left.length) {
     out.push(`\nNot migrated (${left.length}): nothing changes for them.\n`);
-    for (const p of left) out.push(`  ${p.source.namespace}/${p.source.serviceAccount} (${p.source.cloud} ${p.resolved ?? p.source.identity}):\n${blockersOf(p).map((b) => `    - ${b}\n`).join('')}`);
+    for (const p of left) out.push(`  ${p.source.namespace}/${p.source.serviceAccount} (${p.source.cloud} ${shortIdentity(p)}):\n${blockersOf(p).map((b) => `    - ${b}\n`).join('')}`);
   }
-  const noted = migration.manifests.filter(({ plan }) => plan.cloud?.notes.length);
+  const noted = [...migration.manifests, ...migration.waiting].filter(({ plan }) => plan.cloud?.notes.length);
   if (noted.length) {
-    out.push(`\nWhat changes when they are applied:\n`);
+    out.push('\nWhat adoption changes:\n');
     for (const { plan } of noted) out.push(`  ${plan.source.namespace}/${plan.source.serviceAccount}:\n${(plan.cloud?.notes ?? []).map((n) => `    - ${n}\n`).join('')}`);
   }
   if (migration.managed.length) out.push(`\nAlready managed by a WorkloadIdentity: ${migration.managed.join(', ')}.\n`);
