@@ -7,7 +7,7 @@ import type { V1ManagedFieldsEntry, V1Pod, V1ServiceAccount } from '@kubernetes/
 import { AUDIENCE, CONDITION, SERVICE_ACCOUNT_ANNOTATION } from '../api/constants.ts';
 import type { Condition, WorkloadIdentity } from '../api/types.ts';
 import { findCondition } from '../domain/conditions.ts';
-import { AZURE_POD_CREDENTIALS, USE_LABEL } from '../providers/aks-workload-identity/pods.ts';
+import { AZURE_POD_CREDENTIALS, envOf, USE_LABEL } from '../providers/aks-workload-identity/pods.ts';
 import { awsPodCredentials, credentialPath } from '../providers/aws/workload-pods.ts';
 import { POD_IDENTITY_PRINCIPAL } from '../providers/eks-pod-identity/trust.ts';
 import type { PodCredentials } from '../providers/types.ts';
@@ -73,14 +73,6 @@ export function annotationSetAt(sa: V1ServiceAccount | undefined, key: string): 
     .map((e) => (e.time ? new Date(e.time) : undefined))
     .filter((t): t is Date => t !== undefined && !Number.isNaN(t.getTime()));
   return times.length ? new Date(Math.max(...times.map((t) => t.getTime()))) : undefined;
-}
-
-function envOf(pod: V1Pod, name: string): string | undefined {
-  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-    const found = c.env?.find((e) => e.name === name);
-    if (found) return found.value ?? '';
-  }
-  return undefined;
 }
 
 /** The audience of the projected ServiceAccount token mounted where `file` is, or why there is none. */
