@@ -2,7 +2,7 @@
 // on PATH (plugins/kubectl-keyless) and hands it its arguments and environment. kubectl refuses flags before a
 // plugin's name, so the cluster comes from KUBECONFIG.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { kubeconfigPath, repoPath } from './cluster.ts';
@@ -15,6 +15,7 @@ export interface PluginResult {
 
 /** A HOME of its own, so no ~/.aws, ~/.azure or gcloud credentials of the machine take part. */
 const home = mkdtempSync(path.join(os.tmpdir(), 'kubectl-keyless-home-'));
+process.once('exit', () => rmSync(home, { recursive: true, force: true }));
 
 /** Runs `kubectl keyless ARGS` with `env` (cloud endpoints and credentials) on top of PATH, KUBECONFIG and HOME. */
 export function kubectlKeyless(args: string[], env: Record<string, string> = {}): Promise<PluginResult> {
