@@ -187,7 +187,8 @@ write_env() {
   cat >"$dev/env.tmp" <<ENV
 # Source this file to use the local Keyless system: . .dev/env
 export KUBECONFIG=$dev/kubeconfig
-export PATH=$root/bin:\$PATH
+# bin/kubectl, and plugins/kubectl-keyless for \`kubectl keyless\`.
+export PATH=$root/bin:$root/plugins:\$PATH
 # moto stands in for AWS (IAM, STS, EKS clusters), behind the in-project Pod Identity emulator; any credentials work.
 export AWS_ENDPOINT_URL_IAM=$moto AWS_ENDPOINT_URL_EKS=$eks AWS_ENDPOINT_URL_STS=$moto
 export AWS_ACCESS_KEY_ID=AKIDKEYLESSDEV AWS_SECRET_ACCESS_KEY=keyless-dev AWS_REGION=us-east-1
@@ -305,6 +306,13 @@ no credentials: kubectl rollout restart, as WorkloadsUpToDate says), see what a 
   kubectl get pod -n shop -l app=orders -o jsonpath='{range .items[0].spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}'          # EKS Pod Identity (config/samples/aws-pod-identity.yaml)
   kubectl get pod -n bookstore -l app=inventory -o jsonpath='{range .items[0].spec.containers[0].env[*]}{.name}={.value}{"\n"}{end}'   # AKS
   kubectl get pod -n bookstore -l app=catalog -o jsonpath='{.items[0].spec.volumes[*].name}'                                             # the projected token volumes
+
+The kubectl plugin (docs/kubectl-plugin.md): every identity and its first step not Ready, one workload's whole chain,
+and the WorkloadIdentities that would adopt identities made by hand (it writes nothing):
+
+  kubectl keyless status -A
+  kubectl keyless explain deploy/catalog -n bookstore
+  kubectl keyless migrate -A
 
 Every local CloudAccount has verification on: Keyless mints each ServiceAccount's token and makes the exchange a pod
 would, and CredentialsVerified says what the cloud answered (docs/verification.md):

@@ -34,7 +34,11 @@ export const MARKER = {
 
 /** Annotations a person puts on a WorkloadIdentity. */
 export const WORKLOAD_IDENTITY_ANNOTATION = {
-  /** "true": take over a cloud object with the derived name but no marker, if the CloudAccount allows adoption. */
+  /**
+   * Take over a cloud identity that carries no Keyless marker, if the CloudAccount allows adoption: "true" for the one
+   * with the derived name, or the identifier of an existing one (an IAM role ARN, a Google service account email, a
+   * managed identity resource ID), which must already trust exactly this WorkloadIdentity's ServiceAccount.
+   */
   adopt: 'keyless.dev/adopt',
   /** "true": once Ready, rollout-restart the Deployments/StatefulSets/DaemonSets whose pods predate the identity. */
   restartWorkloads: 'keyless.dev/restart-workloads',

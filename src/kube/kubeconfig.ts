@@ -23,6 +23,8 @@ export interface KubeConnection {
   authorization(): Promise<string | undefined>;
   /** Where this came from, for log lines. */
   source: string;
+  /** The namespace the context names, if any (kubectl's default namespace); the in-cluster one in a pod. */
+  namespace?: string;
 }
 
 interface NamedCluster {
@@ -52,15 +54,19 @@ interface NamedUser {
 interface KubeconfigFile {
   clusters?: NamedCluster[];
   users?: NamedUser[];
-  contexts?: { name: string; context: { cluster: string; user: string } }[];
+  contexts?: { name: string; context: { cluster: string; user: string; namespace?: string } }[];
   'current-context'?: string;
 }
 
-/** The connection of the process: $KUBECONFIG, ~/.kube/config, or in-cluster, in that order. */
-export function loadKubeConnection(env: NodeJS.ProcessEnv = process.env): KubeConnection {
+/**
+ * The connection of the process: $KUBECONFIG, ~/.kube/config, or in-cluster, in that order — or, as kubectl's
+ * --kubeconfig and --context flags say, that file and that context.
+ */
+export function loadKubeConnection(env: NodeJS.ProcessEnv = process.env, flags: { kubeconfig?: string | undefined; context?: string | undefined } = {}): KubeConnection {
+  if (flags.kubeconfig) return connectionFromKubeconfig(flags.kubeconfig, flags.context);
   const candidates = env['KUBECONFIG'] ? env['KUBECONFIG'].split(path.delimiter).filter(Boolean) : [path.join(os.homedir(), '.kube', 'config')];
   const file = candidates.find((f) => existsSync(f));
-  if (file) return connectionFromKubeconfig(file);
+  if (file) return connectionFromKubeconfig(file, flags.context);
   if (env['KUBERNETES_SERVICE_HOST']) return inClusterConnection(env);
   throw new Error(`no kubeconfig (looked at ${candidates.join(', ')}) and not running in a cluster (KUBERNETES_SERVICE_HOST is unset)`);
 }
@@ -73,16 +79,17 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = 
     tls: { ca: readFileSync(path.join(dir, 'ca.crt')), rejectUnauthorized: true },
     authorization: bearerFromFile(path.join(dir, 'token')),
     source: 'in-cluster ServiceAccount',
+    ...(existsSync(path.join(dir, 'namespace')) ? { namespace: readFileSync(path.join(dir, 'namespace'), 'utf8').trim() } : {}),
   };
 }
 
-/** The current context of one kubeconfig file. */
-export function connectionFromKubeconfig(file: string): KubeConnection {
+/** One context of one kubeconfig file: `contextName`, else its current-context. */
+export function connectionFromKubeconfig(file: string, contextName: string | undefined = undefined): KubeConnection {
   const config = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as KubeconfigFile;
   const relative = (p: string) => (path.isAbsolute(p) ? p : path.resolve(path.dirname(file), p));
-  const contextName = config['current-context'];
+  contextName ??= config['current-context'];
   const context = config.contexts?.find((c) => c.name === contextName)?.context;
-  if (!context) throw new Error(`kubeconfig ${file}: current-context "${contextName ?? ''}" is not among its contexts`);
+  if (!context) throw new Error(`kubeconfig ${file}: context "${contextName ?? ''}" is not among its contexts`);
   const cluster = config.clusters?.find((c) => c.name === context.cluster)?.cluster;
   if (!cluster) throw new Error(`kubeconfig ${file}: cluster "${context.cluster}" of context "${contextName}" is missing`);
   const user = config.users?.find((u) => u.name === context.user)?.user ?? {};
@@ -103,7 +110,7 @@ export function connectionFromKubeconfig(file: string): KubeConnection {
   if (user.token) authorization = () => Promise.resolve(`Bearer ${user.token}`);
   else if (user.tokenFile) authorization = bearerFromFile(relative(user.tokenFile));
   else if (user.exec) authorization = bearerFromExec(user.exec, path.dirname(file));
-  return { server: cluster.server.replace(/\/+$/, ''), tls, authorization, source: `${file} (context ${contextName})` };
+  return { server: cluster.server.replace(/\/+$/, ''), tls, authorization, source: `${file} (context ${contextName})`, ...(context.namespace ? { namespace: context.namespace } : {}) };
 }
 
 function bearerFromFile(file: string): KubeConnection['authorization'] {

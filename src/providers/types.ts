@@ -42,6 +42,12 @@ export interface IdentityContext extends Owner {
    * asks with keyless.dev/adopt and its CloudAccount allows adoption). Never an object marked for someone else.
    */
   adopt?: boolean;
+  /**
+   * The existing identity keyless.dev/adopt names instead of "true" (an IAM role ARN, a Google service account email,
+   * a managed identity resource ID), whether or not adoption is allowed: while the annotation names it, it is this
+   * WorkloadIdentity's identity instead of the one with the derived name (providers/adoption.ts).
+   */
+  adoptIdentity?: string;
 }
 
 /** The condition a step maps to: IdentityReady, TrustReady or PermissionsReady. */

@@ -34,7 +34,7 @@ async function allPages<T>(
   return items;
 }
 
-function toIdentity(i: Identity): ManagedIdentity {
+export function toIdentity(i: Identity): ManagedIdentity {
   return {
     id: i.id ?? '',
     name: i.name ?? '',

@@ -38,13 +38,17 @@ const staticCredential: TokenCredential = {
   getToken: () => Promise.resolve({ token: 'keyless-local-emulator', expiresOnTimestamp: Date.now() + 3_600_000 }),
 };
 
+/** The credential ARM calls carry: DefaultAzureCredential, or the local emulator's static token (KEYLESS_AZURE_CREDENTIAL). */
+export async function azureCredential(config: Pick<AzureConfig, 'credential'>): Promise<TokenCredential> {
+  return config.credential === 'static' ? staticCredential : new (await import('@azure/identity')).DefaultAzureCredential();
+}
+
 export function azureClientCache(opts: AzureClientOptions): (account: CloudAccount) => AzureAccountClients {
   const cache = new Map<string, { key: string; clients: AzureAccountClients }>();
   const credentialWrites = new KeyedMutex();
   let credential: Promise<TokenCredential> | undefined;
   // Built on first use, so an operator without Azure accounts never loads the SDK or probes for Azure credentials.
-  const credentialFor = async (): Promise<TokenCredential> =>
-    opts.config.credential === 'static' ? staticCredential : new (await import('@azure/identity')).DefaultAzureCredential();
+  const credentialFor = () => azureCredential(opts.config);
   return (account) => {
     const spec = account.spec.azure;
     if (!spec) throw new Error(`CloudAccount ${account.metadata.name} has no spec.azure`);

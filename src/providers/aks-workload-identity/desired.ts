@@ -3,6 +3,7 @@
 import { AUDIENCE } from '../../api/constants.ts';
 import type { AzureCloudAccountSpec } from '../../api/types.ts';
 import { boundedName, identityKey } from '../../domain/naming.ts';
+import { declaredIdentityProblems } from '../adoption.ts';
 import { markerTags } from '../ownership.ts';
 import type { IdentityContext } from '../types.ts';
 import type { RoleAssignment } from './arm-port.ts';
@@ -38,6 +39,8 @@ export interface AksDesired {
   marker: Record<string, string>;
   /** Take over an unmarked identity with this name (see IdentityContext.adopt). */
   adopt: boolean;
+  /** The identity was named in keyless.dev/adopt: adopted only if a federated credential already trusts this subject. */
+  adoptOnlyIfTrusted: boolean;
   credential: DesiredCredential;
   grants: DesiredGrant[];
   /** Subscriptions where the spec wants assignments: the account's and each one a scope names (lowercase). */
@@ -108,6 +111,23 @@ export function sameCredential(a: { issuer: string; subject: string; audiences: 
   return a.issuer === b.issuer && a.subject === b.subject && a.audiences.length === b.audiences.length && a.audiences.every((x, i) => x === b.audiences[i]);
 }
 
+const IDENTITY_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/([A-Za-z0-9][A-Za-z0-9_-]{2,127})$/i;
+
+/** The identity keyless.dev/adopt names, when it is a managed identity in this CloudAccount's resource group. */
+function declaredIdentity(ctx: IdentityContext): string | undefined {
+  const account = azureAccount(ctx);
+  const m = ctx.adoptIdentity === undefined ? undefined : IDENTITY_ID.exec(ctx.adoptIdentity.trim());
+  if (!m || !sameName(m[1] ?? '', account.subscriptionId) || !sameName(m[2] ?? '', account.resourceGroup)) return undefined;
+  return m[3];
+}
+
+const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** The managed identity's name: the one keyless.dev/adopt names, else the derived one. */
+export function identityNameOf(ctx: IdentityContext): string {
+  return declaredIdentity(ctx) ?? managedIdentityName(ctx.cluster, ctx.namespace, ctx.name);
+}
+
 export function azureAccount(ctx: IdentityContext): AzureCloudAccountSpec {
   const account = ctx.account.spec.azure;
   if (!account) throw new Error(`CloudAccount ${ctx.account.metadata.name} has no spec.azure`);
@@ -124,9 +144,10 @@ export function desiredAks(ctx: IdentityContext): AksDesired {
     resourceGroup: account.resourceGroup,
     location: account.location,
     tenantId: account.tenantId,
-    identityName: managedIdentityName(ctx.cluster, ctx.namespace, ctx.name),
+    identityName: identityNameOf(ctx),
     marker: markerTags(ctx),
     adopt: ctx.adopt === true,
+    adoptOnlyIfTrusted: declaredIdentity(ctx) !== undefined,
     credential: {
       name: federatedCredentialName(ctx.cluster, ctx.namespace, ctx.name),
       issuer: ctx.issuer,
@@ -145,7 +166,16 @@ const SEGMENT = /^(?!\.\.?$)[^/\s]+$/;
 /** What the CRD cannot check; each problem is a sentence a person can act on. */
 export function validateAzureSpec(ctx: IdentityContext): string[] {
   const problems: string[] = [];
-  if (!ctx.account.spec.azure) problems.push(`CloudAccount ${ctx.account.metadata.name} has no spec.azure`);
+  if (!ctx.account.spec.azure) return [`CloudAccount ${ctx.account.metadata.name} has no spec.azure`];
+  const { subscriptionId, resourceGroup } = azureAccount(ctx);
+  problems.push(
+    ...declaredIdentityProblems(
+      ctx,
+      declaredIdentity(ctx) !== undefined,
+      `the resource ID of a managed identity in resource group ${resourceGroup} of subscription ${subscriptionId} (/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME)`,
+      ctx.record?.azure !== undefined,
+    ),
+  );
   if (ctx.subject.length > 600) problems.push(`the subject ${ctx.subject} is longer than the 600 characters a federated credential allows; use a shorter namespace or ServiceAccount name`);
   for (const [i, g] of (ctx.spec.azure?.roleAssignments ?? []).entries()) {
     const where = `spec.azure.roleAssignments[${i}]`;

@@ -6,7 +6,8 @@ import type { PodCredentials } from '../types.ts';
 
 export const USE_LABEL = 'azure.workload.identity/use';
 
-function envOf(pod: V1Pod, name: string): string | undefined {
+/** The value of environment variable `name` in the pod's first container that sets it (init containers first). */
+export function envOf(pod: V1Pod, name: string): string | undefined {
   for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
     const found = c.env?.find((e) => e.name === name);
     if (found) return found.value ?? '';

@@ -118,6 +118,43 @@ describe('AksWorkloadIdentityProvider', () => {
     assert.deepEqual(result.changes.map((c) => c.action), ['Adopted', 'CredentialRemoved', 'TrustCreated', 'RoleAssigned', 'RoleAssigned']);
   });
 
+  describe('an identity named in keyless.dev/adopt', () => {
+    const named = `/subscriptions/${SUB}/resourceGroups/identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/catalog-hand-made`;
+    const handMade = (arm: FakeArm, subject: string) => {
+      const identity = arm.seedIdentity('catalog-hand-made', {});
+      arm.seedCredential(identity.name, { name: 'hand-made', issuer: AZURE_ISSUER, subject, audiences: ['api://AzureADTokenExchange'] });
+      return identity;
+    };
+
+    it('is taken over when a federated credential already trusts this subject, and that credential is kept as ours', async () => {
+      const { arm, provider } = setup();
+      const existing = handMade(arm, 'system:serviceaccount:bookstore:catalog-sa');
+      const ctx = azureContext(spec, { adopt: true, adoptIdentity: named });
+      const result = await converge(provider, ctx);
+      assert.equal(arm.identities.size, 1, 'no new identity');
+      assert.equal(result.status.azure?.clientId, existing.clientId);
+      assert.deepEqual(result.changes.map((c) => c.action), ['Adopted', 'RoleAssigned', 'RoleAssigned'], 'no credential deleted or created: pods never lose a trusted credential');
+      assert.deepEqual([...(arm.identities.get('catalog-hand-made')?.credentials.keys() ?? [])], ['hand-made']);
+      assert.equal(provider.continues(result.record, ctx), true);
+      assert.equal(provider.continues(result.record, azureContext(spec)), false, 'without the annotation it is not this identity');
+    });
+
+    it('is refused, untouched, when no federated credential trusts this subject', async () => {
+      const { arm, provider } = setup();
+      handMade(arm, 'system:serviceaccount:bookstore:other-sa');
+      const desired = provider.desired(azureContext(spec, { adopt: true, adoptIdentity: named }));
+      await assert.rejects(provider.ensure(desired, await provider.observe(desired)), (err: unknown) => isProviderError('NotOwned', false)(err) && /none of its federated credentials trusts subject system:serviceaccount:bookstore:catalog-sa/.test((err as Error).message));
+      assert.deepEqual(arm.writes, []);
+    });
+
+    it('must be in the CloudAccount\'s resource group', () => {
+      const { provider } = setup();
+      const elsewhere = named.replace('/identities/', '/elsewhere/');
+      assert.match(provider.validate(azureContext(spec, { adopt: true, adoptIdentity: elsewhere })).join(' '), /is neither "true" nor the resource ID of a managed identity in resource group identities/);
+      assert.deepEqual(provider.validate(azureContext(spec, { adopt: true, adoptIdentity: named })), []);
+    });
+  });
+
   it('never adopts an identity marked for another WorkloadIdentity', async () => {
     const { arm, provider } = setup();
     const desired = provider.desired(azureContext(spec, { adopt: true }));

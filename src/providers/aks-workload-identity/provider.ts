@@ -2,6 +2,7 @@
 // credential trusting exactly this cluster's issuer, the derived subject and the audience api://AzureADTokenExchange,
 // the role assignments the spec lists, and the ServiceAccount annotations the AKS webhook reads.
 import { AUDIENCE, SERVICE_ACCOUNT_ANNOTATION, REASON } from '../../api/constants.ts';
+import { notAdoptable } from '../adoption.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
 import { describeTaggedOwner, isOwned, markerTags, notOwned, unmarked } from '../ownership.ts';
 import { beforeFirstWrite, changedSinceListed } from '../shared-reads.ts';
@@ -13,7 +14,7 @@ import {
   azureAccount,
   desiredAks,
   grants,
-  managedIdentityName,
+  identityNameOf,
   roleAssignmentName,
   roleDefinitionId,
   roleGuidOf,
@@ -88,7 +89,7 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
       r !== undefined &&
       same(r.subscriptionId, account.subscriptionId) &&
       same(r.resourceGroup, account.resourceGroup) &&
-      same(r.identityName, managedIdentityName(ctx.cluster, ctx.namespace, ctx.name))
+      same(r.identityName, identityNameOf(ctx))
     );
   }
 
@@ -151,6 +152,7 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
       if (!desired.adopt || !unmarked(observed.identity.tags)) {
         throw notOwned('identity', `Managed identity ${observed.identity.id}`, describeTaggedOwner(observed.identity.tags), 'delete or rename that identity, use a different WorkloadIdentity name', { adoptable: true });
       }
+      if (desired.adoptOnlyIfTrusted) await this.#assertTrusts(desired, observed.identity);
       current = await this.#adopt(desired, observed.identity);
       changes.push({ step: 'identity', action: 'Adopted', message: `Adopted the existing managed identity ${observed.identity.id} (keyless.dev/adopt) and tagged it as owned` });
     }
@@ -242,6 +244,19 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
     return { identity: tagged, listed: false, owned: true, credentials, assignments };
   }
 
+  /** An identity named in keyless.dev/adopt must already have a federated credential for this issuer and subject. */
+  async #assertTrusts(desired: AksDesired, identity: ManagedIdentity): Promise<void> {
+    const want = desired.credential;
+    const credentials = await asStep('trust', () => this.#d.msi.listCredentials(identity.name));
+    if (credentials.some((c) => c.issuer === want.issuer && c.subject === want.subject)) return;
+    throw notAdoptable(
+      'identity',
+      `Managed identity ${identity.id}`,
+      `none of its federated credentials trusts subject ${want.subject} from issuer ${want.issuer}`,
+      'name the managed identity this ServiceAccount uses today, or remove the annotation to let Keyless create one of its own',
+    );
+  }
+
   /**
    * Our principal's assignments in every subscription we look at, from the account's shared lists or read directly
    * (a revoke confirms its deletes); the principal is checked here, never trusted to a filter.
@@ -260,7 +275,9 @@ export class AksWorkloadIdentityProvider implements Provider<AksDesired, AksObse
   /** Exactly one credential on our identity: ours. Any other one would let another subject in. */
   async #ensureTrust(desired: AksDesired, identity: ManagedIdentity, credentials: FederatedCredential[], confirm: () => Promise<void>): Promise<Change[]> {
     const want = desired.credential;
-    const ours = credentials.find((c) => c.name.toLowerCase() === want.name.toLowerCase());
+    // A credential that already says exactly what ours would (one made by hand on an adopted identity) is kept as
+    // ours: replacing it would leave pods without a trusted credential until Entra honours the new one.
+    const ours = credentials.find((c) => c.name.toLowerCase() === want.name.toLowerCase()) ?? credentials.find((c) => sameCredential(c, want));
     const foreign = credentials.filter((c) => c !== ours);
     if (ours && !foreign.length && sameCredential(ours, want)) return [];
     await confirm();

@@ -18,3 +18,23 @@ export function irsaTrustStatement(oidcProviderArn: string, issuer: string, subj
     Condition: { StringEquals: { [`${key}:sub`]: subject, [`${key}:aud`]: AUDIENCE.irsa } },
   };
 }
+
+const listOf = (value: unknown): string[] => (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
+
+/**
+ * Whether a trust policy lets `subject` assume the role through the IAM OIDC provider `oidcProviderArn`: an Allow of
+ * sts:AssumeRoleWithWebIdentity for that Federated principal with StringEquals on `<issuer>:sub` naming the subject.
+ * The proof that a role made by hand is this ServiceAccount's before Keyless adopts it (providers/adoption.ts).
+ */
+export function trustsSubject(trust: unknown, oidcProviderArn: string, issuer: string, subject: string): boolean {
+  const raw = (trust as { Statement?: unknown } | undefined)?.Statement;
+  const statements = (Array.isArray(raw) ? raw : raw ? [raw] : []) as IamStatement[];
+  const key = `${issuerHostPath(issuer)}:sub`;
+  return statements.some((s) => {
+    if (s.Effect !== 'Allow') return false;
+    if (!listOf(s.Action).some((a) => a.toLowerCase() === 'sts:assumerolewithwebidentity')) return false;
+    const principal = typeof s.Principal === 'object' ? s.Principal : {};
+    if (!listOf(principal['Federated']).includes(oidcProviderArn)) return false;
+    return listOf(s.Condition?.['StringEquals']?.[key]).includes(subject);
+  });
+}

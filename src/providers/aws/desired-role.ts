@@ -2,8 +2,9 @@
 // and the checks the API schema cannot make (sizes that depend on the rendered documents).
 import { awsRoleName } from '../../domain/naming.ts';
 import { parseDurationSeconds } from '../../domain/duration.ts';
+import { declaredIdentityProblems } from '../adoption.ts';
 import type { IdentityContext } from '../types.ts';
-import { partitionOf, roleArn } from './arn.ts';
+import { parseRoleArn, partitionOf, roleArn } from './arn.ts';
 import { policySize, renderInlinePolicy, type PolicyDocument } from './policy-document.ts';
 import { markerTags } from '../ownership.ts';
 import type { DesiredRole } from './role.ts';
@@ -20,8 +21,27 @@ export function awsAccount(ctx: IdentityContext) {
   return aws;
 }
 
+/** The role keyless.dev/adopt names, when it is a role ARN of this CloudAccount's account and partition. */
+function declaredRole(ctx: IdentityContext): { name: string; path: string } | undefined {
+  const account = awsAccount(ctx);
+  const arn = ctx.adoptIdentity === undefined ? undefined : parseRoleArn(ctx.adoptIdentity);
+  return arn && arn.accountId === account.accountId && arn.partition === partitionOf(account.region) ? { name: arn.name, path: arn.path } : undefined;
+}
+
+/** The role's name and path: the role keyless.dev/adopt names, else the derived name under the account's rolePath. */
+export function roleNameOf(ctx: IdentityContext): { name: string; path: string } {
+  const account = awsAccount(ctx);
+  return declaredRole(ctx) ?? { name: awsRoleName(account.roleNamePrefix ?? ROLE_NAME_PREFIX, ctx.cluster, ctx.namespace, ctx.name), path: account.rolePath ?? '/keyless/' };
+}
+
 export function validateAwsSpec(ctx: IdentityContext, trust: PolicyDocument): string[] {
-  const problems: string[] = [];
+  const account = awsAccount(ctx);
+  const problems: string[] = declaredIdentityProblems(
+    ctx,
+    declaredRole(ctx) !== undefined,
+    `an IAM role ARN in account ${account.accountId} (arn:${partitionOf(account.region)}:iam::${account.accountId}:role/NAME)`,
+    ctx.record?.aws !== undefined,
+  );
   const spec = ctx.spec.aws ?? {};
   const trustSize = policySize(trust);
   if (trustSize > TRUST_POLICY_MAX) {
@@ -44,8 +64,7 @@ export function desiredRole(ctx: IdentityContext, trustPolicy: PolicyDocument): 
   const account = awsAccount(ctx);
   const spec = ctx.spec.aws ?? {};
   const partition = partitionOf(account.region);
-  const path = account.rolePath ?? '/keyless/';
-  const name = awsRoleName(account.roleNamePrefix ?? ROLE_NAME_PREFIX, ctx.cluster, ctx.namespace, ctx.name);
+  const { name, path } = roleNameOf(ctx);
   const marker = markerTags(ctx);
   return {
     name,
@@ -61,5 +80,7 @@ export function desiredRole(ctx: IdentityContext, trustPolicy: PolicyDocument): 
     tags: { ...(account.tags ?? {}), ...marker },
     marker,
     adopt: ctx.adopt === true,
+    // A role named in keyless.dev/adopt must already trust this ServiceAccount through the cluster's OIDC provider.
+    ...(declaredRole(ctx) ? { adoptOnlyIfTrusted: { oidcProviderArn: ctx.account.status?.oidcProviderArn ?? '', issuer: ctx.issuer, subject: ctx.subject } } : {}),
   };
 }

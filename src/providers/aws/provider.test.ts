@@ -167,6 +167,69 @@ describe('AwsProvider (IRSA)', () => {
   });
 });
 
+describe('AwsProvider adoption of a role named in keyless.dev/adopt', () => {
+  const HAND_MADE = 'arn:aws:iam::123456789012:role/teams/catalog-reader';
+  const handMadeTrust = (sub: string, operator = 'StringEquals') =>
+    JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Federated: providerArn }, Action: 'sts:AssumeRoleWithWebIdentity', Condition: { [operator]: { 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE:sub': sub } } }],
+    });
+  const adopting = (overrides: Partial<IdentityContext> = {}): IdentityContext => ({ ...context(), adopt: true, adoptIdentity: HAND_MADE, ...overrides });
+  const seed = async (iam: FakeIam, trust: string) => {
+    iam.seedRole({ name: 'catalog-reader', path: '/teams/', trustPolicy: trust, description: 'made by hand', maxSessionDuration: 3600, tags: { owner: 'catalog-team' } });
+    await iam.putRolePolicy('catalog-reader', 'read-covers', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::covers/*' }] }));
+    iam.writes.length = 0;
+  };
+
+  it('takes over the named role that trusts this ServiceAccount: same ARN, our marker and trust, exactly the spec', async () => {
+    const { iam, irsa } = world();
+    await seed(iam, handMadeTrust('system:serviceaccount:bookstore:catalog-sa'));
+    const result = await converge(irsa, adopting());
+    assert.equal(iam.roles.size, 1, 'no new role');
+    const role = iam.roles.get('catalog-reader');
+    assert.ok(role);
+    assert.equal(result.status.identity, HAND_MADE);
+    assert.deepEqual(result.serviceAccountAnnotations, { 'eks.amazonaws.com/role-arn': HAND_MADE });
+    assert.equal(role.tags['owner'], 'catalog-team', 'its own tags stay');
+    assert.equal(role.tags['keyless.dev/name'], 'catalog');
+    assert.deepEqual(sids(role.trustPolicy), ['KeylessIRSA']);
+    assert.deepEqual([...role.inline.keys()], [INLINE_POLICY_NAME], 'the hand-made inline policy gives way to the spec, after it is in place');
+    assert.deepEqual(iam.writes.map((w) => w.split(':')[0]).slice(0, 2), ['TagRole', 'UpdateAssumeRolePolicy']);
+    assert.equal(irsa.continues(result.record, adopting()), true);
+    assert.equal(irsa.continues(result.record, context()), false, 'without the annotation the role is not this identity');
+  });
+
+  it('refuses a named role whose trust does not name exactly this ServiceAccount, and changes nothing', async () => {
+    const { iam, irsa } = world();
+    await seed(iam, handMadeTrust('system:serviceaccount:bookstore:*', 'StringLike'));
+    const desired = irsa.desired(adopting());
+    await assert.rejects(
+      irsa.ensure(desired, await irsa.observe(desired)),
+      (err: unknown) => err instanceof ProviderError && err.reason === 'NotOwned' && /does not let system:serviceaccount:bookstore:catalog-sa assume it/.test(err.message),
+    );
+    assert.deepEqual(iam.writes, []);
+  });
+
+  it('refuses it where the CloudAccount does not allow adoption, as with the derived name', () => {
+    const { irsa } = world();
+    const ctx = adopting({ adopt: false });
+    assert.match(irsa.validate(ctx).join(' '), /does not allow adoption \(spec\.guardrails\.allowAdoption\)/);
+    assert.deepEqual(irsa.validate({ ...ctx, record: { aws: { accountId: '123456789012', region: 'us-east-1', roleName: 'catalog-reader', roleArn: HAND_MADE } } }), [], 'what was adopted stays adopted');
+  });
+
+  const invalid: [string, string][] = [
+    ['a role of another account', 'arn:aws:iam::999999999999:role/catalog-reader'],
+    ['another partition', 'arn:aws-cn:iam::123456789012:role/catalog-reader'],
+    ['something else than a role ARN', 'yes'],
+  ];
+  for (const [what, value] of invalid) {
+    it(`rejects ${what} as the identity to adopt`, () => {
+      const { irsa } = world();
+      assert.match(irsa.validate(adopting({ adoptIdentity: value })).join(' '), /is neither "true" nor an IAM role ARN in account 123456789012/);
+    });
+  }
+});
+
 describe('AwsProvider (Pod Identity)', () => {
   it('creates a role trusting only pods.eks.amazonaws.com with this namespace, ServiceAccount and cluster, and the association', async () => {
     const w = world();

@@ -18,8 +18,7 @@ import { ProviderError, type Change, type CloudRecord, type CredentialCheck, typ
 import type { AccountSnapshot } from './account-snapshot.ts';
 import { awsCredentialCheck } from './credential-check.ts';
 import { partitionOf } from './arn.ts';
-import { awsRoleName } from '../../domain/naming.ts';
-import { awsAccount, desiredRole, ROLE_NAME_PREFIX, validateAwsSpec } from './desired-role.ts';
+import { awsAccount, desiredRole, roleNameOf, validateAwsSpec } from './desired-role.ts';
 import type { Association, EksPort } from './eks-port.ts';
 import type { ExchangePort } from './exchange-port.ts';
 import type { IamPort } from './iam-port.ts';
@@ -100,7 +99,7 @@ export class AwsProvider implements Provider<AwsDesired, AwsObserved> {
     const account = awsAccount(ctx);
     if (!r || r.accountId !== account.accountId) return false;
     // IAM role names are unique per account regardless of case.
-    if (r.roleName.toLowerCase() !== awsRoleName(account.roleNamePrefix ?? ROLE_NAME_PREFIX, ctx.cluster, ctx.namespace, ctx.name).toLowerCase()) return false;
+    if (r.roleName.toLowerCase() !== roleNameOf(ctx).name.toLowerCase()) return false;
     return r.clusterName === undefined || (r.clusterName === account.clusterName && r.region === account.region);
   }
 

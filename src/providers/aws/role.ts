@@ -1,6 +1,8 @@
 // The IAM role behind every AWS mechanism: the trust differs (IRSA's web identity, Pod Identity's service
 // principal), everything else — inline policy, managed attachments, session duration, permissions boundary,
 // ownership tags, drift repair and the deletion order — is shared here.
+import { trustsSubject } from '../aws-irsa/trust.ts';
+import { notAdoptable } from '../adoption.ts';
 import { isCloudError } from '../cloud-error.ts';
 import { describeTaggedOwner, isOwned, notOwned, unmarked } from '../ownership.ts';
 import { stepRunner } from '../steps.ts';
@@ -27,6 +29,8 @@ export interface DesiredRole {
   marker: Record<string, string>;
   /** Take over an unmarked role with this name (see IdentityContext.adopt). */
   adopt: boolean;
+  /** Set for a role keyless.dev/adopt names: adopted only if its trust already lets this subject in through this provider. */
+  adoptOnlyIfTrusted?: { oidcProviderArn: string; issuer: string; subject: string };
 }
 
 export interface ObservedRole {
@@ -95,6 +99,15 @@ export async function ensureRole(iam: IamPort, desired: DesiredRole, observed: O
     }
   }
   if (desired.adopt && !isOwned(role.tags, desired.marker) && unmarked(role.tags)) {
+    const proof = desired.adoptOnlyIfTrusted;
+    if (proof && !trustsSubject(role.trustPolicy, proof.oidcProviderArn, proof.issuer, proof.subject)) {
+      throw notAdoptable(
+        'identity',
+        `IAM role ${role.arn}`,
+        `its trust policy does not let ${proof.subject} assume it through ${proof.oidcProviderArn || "the cluster's IAM OIDC provider (the CloudAccount has none)"}`,
+        'name the role this ServiceAccount uses today, or remove the annotation to let Keyless create a role of its own',
+      );
+    }
     // Adoption: the marker goes on first, so from here on the role is ours like any other.
     await asStep('identity', () => iam.tagRole(desired.name, desired.tags));
     role = { ...role, tags: { ...role.tags, ...desired.tags } };

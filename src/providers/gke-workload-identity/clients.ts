@@ -40,7 +40,8 @@ export function gcpClientEnv(env: Record<string, string | undefined>): Pick<GcpC
   return { endpoint, accessToken: env['KEYLESS_GCP_ACCESS_TOKEN'] || 'keyless-emulator' };
 }
 
-async function authFor(opts: GcpClientOptions): Promise<AuthClient | GoogleAuth> {
+/** Application Default Credentials, or the fixed token of an emulator endpoint (kubectl keyless migrate uses it too). */
+export async function authFor(opts: Pick<GcpClientOptions, 'endpoint' | 'accessToken'>): Promise<AuthClient | GoogleAuth> {
   const { GoogleAuth, OAuth2Client } = await import('google-auth-library');
   if (!opts.endpoint) return new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
   const client = new OAuth2Client();

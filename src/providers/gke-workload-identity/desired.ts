@@ -1,6 +1,7 @@
 // The pure half of the GKE provider: from a WorkloadIdentity and its CloudAccount to the Google service account
 // (ServiceAccount mode), the member that receives the grants, and the grants grouped by the IAM policy they edit.
 import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
+import { declaredIdentityProblems } from '../adoption.ts';
 import type { IdentityContext } from '../types.ts';
 import {
   deletedGsaMemberPrefix,
@@ -50,6 +51,10 @@ export interface GkeDesired {
   ghost: (member: string) => boolean;
   /** DirectPrincipal mode: the service account the record keeps from ServiceAccount mode, deleted once it is unused. */
   formerGsa: { email: string; marker: string } | undefined;
+  /** Take over an unmarked Google service account with this email (IdentityContext.adopt). */
+  adopt: boolean;
+  /** The account was named in keyless.dev/adopt: adopted only if the Kubernetes member may already impersonate it. */
+  adoptOnlyIfTrusted: boolean;
   grants: TargetGrants[];
   /** The bindings the record says Keyless made (empty for a new identity). */
   recorded: GcpRecordedGrant[];
@@ -61,9 +66,23 @@ export function gcpAccount(ctx: IdentityContext) {
   return gcp;
 }
 
-export function validateGcpSpec(ctx: IdentityContext): string[] {
-  const problems: string[] = [];
+/** The Google service account id keyless.dev/adopt names, when it is an email of a user-managed account of this project. */
+function declaredGsa(ctx: IdentityContext): string | undefined {
+  const m = ctx.adoptIdentity === undefined ? undefined : /^([a-z][a-z0-9-]{4,28}[a-z0-9])@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(ctx.adoptIdentity);
+  return m && m[2] === gcpAccount(ctx).projectId ? m[1] : undefined;
+}
+
+/** The Google service account id: the one keyless.dev/adopt names, else the derived one. */
+export function gsaIdOf(ctx: IdentityContext): string {
+  return declaredGsa(ctx) ?? gcpServiceAccountId(ctx.cluster, ctx.namespace, ctx.name);
+}
+
+export function validateGcpSpec(ctx: IdentityContext, mode: GcpMechanism): string[] {
   const project = gcpAccount(ctx).projectId;
+  const problems = declaredIdentityProblems(ctx, declaredGsa(ctx) !== undefined, `a Google service account email of project ${project} (NAME@${project}.iam.gserviceaccount.com)`, ctx.record?.gcp?.serviceAccountEmail === ctx.adoptIdentity);
+  if (ctx.adoptIdentity !== undefined && mode === 'DirectPrincipal') {
+    problems.push(`annotation keyless.dev/adopt names a Google service account, which mechanism DirectPrincipal does not use; use mechanism ServiceAccount, or remove the annotation`);
+  }
   (ctx.spec.gcp?.roles ?? []).forEach((grant, i) => {
     if (!policyTarget(grant.resource, project)) {
       problems.push(`spec.gcp.roles[${i}].resource "${grant.resource ?? ''}" is not a resource Keyless can grant on; use one of ${SUPPORTED_RESOURCES.join(', ')}, or leave it out for the CloudAccount's project`);
@@ -85,7 +104,7 @@ export function desiredGke(ctx: IdentityContext, mode: GcpMechanism): GkeDesired
     if (!entry.grants.some((x) => grantKey(x) === grantKey(g))) entry.grants.push(g);
     byTarget.set(key, entry);
   }
-  const accountId = gcpServiceAccountId(ctx.cluster, ctx.namespace, ctx.name);
+  const accountId = gsaIdOf(ctx);
   const marker = ownershipMarker(ctx.cluster, ctx.namespace, ctx.name);
   const email = serviceAccountEmail(accountId, account.projectId);
   const gsa: DesiredGsa | undefined =
@@ -105,6 +124,8 @@ export function desiredGke(ctx: IdentityContext, mode: GcpMechanism): GkeDesired
     member: gsa ? gsaMember(email) : directPrincipal(account.projectNumber, pool, ctx.namespace, ctx.serviceAccountName),
     ghost: (m) => m.startsWith(ghosts),
     formerGsa: !gsa && recordedEmail ? { email: recordedEmail, marker } : undefined,
+    adopt: ctx.adopt === true,
+    adoptOnlyIfTrusted: declaredGsa(ctx) !== undefined,
     grants: [...byTarget.values()],
     recorded: ctx.record?.gcp?.grants ?? [],
   };

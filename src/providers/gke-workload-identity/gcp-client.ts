@@ -95,7 +95,16 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
     },
     async patchServiceAccount(project, email, fields) {
       await call('PatchServiceAccount', (signal) =>
-        accounts.patch({ name: `projects/${project}/serviceAccounts/${email}`, requestBody: { serviceAccount: { displayName: fields.displayName }, updateMask: 'displayName' } }, perCall(signal)),
+        accounts.patch(
+          {
+            name: `projects/${project}/serviceAccounts/${email}`,
+            requestBody:
+              fields.description === undefined
+                ? { serviceAccount: { displayName: fields.displayName }, updateMask: 'displayName' }
+                : { serviceAccount: { displayName: fields.displayName, description: fields.description }, updateMask: 'displayName,description' },
+          },
+          perCall(signal),
+        ),
       );
     },
     async deleteServiceAccount(project, email) {

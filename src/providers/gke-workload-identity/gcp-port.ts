@@ -18,7 +18,8 @@ export interface GcpPort {
   /** Every service account of the project, all pages (each carries what getServiceAccount does). */
   listServiceAccounts(project: string): Promise<GoogleServiceAccount[]>;
   createServiceAccount(project: string, accountId: string, fields: { displayName: string; description: string }): Promise<GoogleServiceAccount>;
-  patchServiceAccount(project: string, email: string, fields: { displayName: string }): Promise<void>;
+  /** Sets the displayName, and the description when given (adoption puts the ownership marker there). */
+  patchServiceAccount(project: string, email: string, fields: { displayName: string; description?: string }): Promise<void>;
   /** Resolves once the account is gone (already gone included). */
   deleteServiceAccount(project: string, email: string): Promise<void>;
   /** Always asks for version 3 so conditional bindings come back whole. Missing resource: CloudError notFound. */

@@ -260,6 +260,56 @@ describe('GkeWorkloadIdentityProvider, ServiceAccount mode', () => {
   });
 });
 
+describe('GkeWorkloadIdentityProvider adoption', () => {
+  const mode: GcpMechanism = 'ServiceAccount';
+  const HAND_MADE = `catalog-reader@${PROJECT}.iam.gserviceaccount.com`;
+  const ME = `serviceAccount:${HAND_MADE}`;
+  const adopting = (overrides: Partial<IdentityContext> = {}): IdentityContext => ({ ...context([{ role: 'roles/cloudtrace.agent' }]), adopt: true, adoptIdentity: HAND_MADE, ...overrides });
+  /** A Google service account made by hand for bookstore/catalog-sa, with a grant of its own. */
+  const handMade = async (gcp: FakeGcp, impersonators: string[]) => {
+    await gcp.createServiceAccount(PROJECT, 'catalog-reader', { displayName: 'catalog', description: 'made by hand' });
+    const own: PolicyTarget = { kind: 'serviceAccount', project: PROJECT, email: HAND_MADE };
+    gcp.foreignWrite(own, () => ({ version: 1, bindings: [{ role: 'roles/iam.workloadIdentityUser', members: impersonators }] }));
+    gcp.foreignWrite(project, (p) => ({ ...p, bindings: [...(p.bindings ?? []), { role: 'roles/cloudtrace.agent', members: [ME] }] }));
+    gcp.writes.length = 0;
+  };
+
+  it('takes over the Google service account keyless.dev/adopt names when this ServiceAccount may impersonate it', async () => {
+    const gcp = world();
+    await handMade(gcp, [KSA]);
+    const provider = gke(mode, gcp);
+    const result = await converge(provider, adopting());
+    assert.equal(gcp.serviceAccounts.size, 1, 'no new account');
+    assert.match(gcp.serviceAccounts.get(HAND_MADE)?.description ?? '', /keyless\.dev\/cluster=c1 keyless\.dev\/namespace=bookstore keyless\.dev\/name=catalog/);
+    assert.deepEqual(result.serviceAccountAnnotations, { 'iam.gke.io/gcp-service-account': HAND_MADE });
+    assert.deepEqual(gcp.writes, [`PatchServiceAccount:${HAND_MADE}`], 'its trust and its grant already were what the spec asks');
+    assert.equal(result.record.gcp?.serviceAccountEmail, HAND_MADE);
+    assert.equal(provider.continues(result.record, adopting()), true);
+    assert.equal(provider.continues(result.record, context()), false, 'without the annotation it is not this identity');
+
+    const revoked = await provider.revoke(result.record, context());
+    assert.equal(revoked.complete, true);
+    assert.equal(gcp.serviceAccounts.size, 0, 'once adopted it is revoked like our own');
+    assert.deepEqual(membersOf(gcp, project), [{ role: 'roles/owner', members: ['user:root@example.com'] }]);
+  });
+
+  it('refuses a named account that this ServiceAccount cannot impersonate, and changes nothing', async () => {
+    const gcp = world();
+    await handMade(gcp, [`serviceAccount:${POOL}[bookstore/other-sa]`]);
+    const provider = gke(mode, gcp);
+    const desired = provider.desired(adopting());
+    await assert.rejects(provider.ensure(desired, await provider.observe(desired)), (err: unknown) => err instanceof ProviderError && err.reason === 'NotOwned' && /does not let serviceAccount:.*\[bookstore\/catalog-sa\] impersonate it/.test(err.message));
+    assert.deepEqual(gcp.writes, []);
+  });
+
+  it('rejects an email of another project, and a Google service account for DirectPrincipal', () => {
+    const gcp = world();
+    const sa = gke(mode, gcp);
+    assert.match(sa.validate(adopting({ adoptIdentity: 'catalog-reader@other-project.iam.gserviceaccount.com' })).join(' '), /is neither "true" nor a Google service account email of project my-project/);
+    assert.match(gke('DirectPrincipal', gcp).validate(adopting()).join(' '), /DirectPrincipal does not use/);
+  });
+});
+
 describe('GkeWorkloadIdentityProvider, DirectPrincipal mode', () => {
   const mode: GcpMechanism = 'DirectPrincipal';
 

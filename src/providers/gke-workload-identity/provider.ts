@@ -15,12 +15,13 @@
 import { MARKER, REASON, SERVICE_ACCOUNT_ANNOTATION } from '../../api/constants.ts';
 import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
+import { notAdoptable } from '../adoption.ts';
 import { notOwned } from '../ownership.ts';
 import { beforeFirstWrite, changedSinceListed } from '../shared-reads.ts';
 import { stepRunner } from '../steps.ts';
 import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
 import { gcpCredentialCheck } from './credential-check.ts';
-import { desiredGke, gcpAccount, validateGcpSpec, type GkeDesired, type TargetGrants } from './desired.ts';
+import { desiredGke, gcpAccount, gsaIdOf, validateGcpSpec, type GkeDesired, type TargetGrants } from './desired.ts';
 import { isServiceAccountQuota } from './errors.ts';
 import type { GcpExchangePort } from './exchange-port.ts';
 import type { GoogleServiceAccount, SharedGcpPort } from './gcp-port.ts';
@@ -123,14 +124,18 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
   }
 
   validate(ctx: IdentityContext): string[] {
-    return validateGcpSpec(ctx);
+    return validateGcpSpec(ctx, this.mechanism);
   }
 
-  /** The same project and workload identity pool: the members a record names are then the ones we would use. */
+  /**
+   * The same project and workload identity pool: the members a record names are then the ones we would use. In
+   * ServiceAccount mode also the same Google service account, which keyless.dev/adopt may name.
+   */
   continues(record: CloudRecord, ctx: IdentityContext): boolean {
     const r = record.gcp;
     const account = gcpAccount(ctx);
-    return r !== undefined && r.projectId === account.projectId && r.workloadPool === workloadPool(account.projectId, account.workloadPool);
+    if (r === undefined || r.projectId !== account.projectId || r.workloadPool !== workloadPool(account.projectId, account.workloadPool)) return false;
+    return this.mechanism !== 'ServiceAccount' || r.serviceAccountEmail === undefined || r.serviceAccountEmail === serviceAccountEmail(gsaIdOf(ctx), account.projectId);
   }
 
   desired(ctx: IdentityContext): GkeDesired {
@@ -316,12 +321,17 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     }
     if (!carriesMarker(sa.description, gsa.marker)) {
       const owner = describeMarker(sa.description);
-      throw notOwned(
-        'identity',
-        `Google service account ${sa.email}`,
-        owner ? `It belongs to ${owner}.` : `Its description carries no Keyless ownership marker (${MARKER.cluster}, ${MARKER.namespace}, ${MARKER.name}).`,
-        'delete that account, or use a different WorkloadIdentity name',
-      );
+      const unmarked = !owner && !sa.description.includes('keyless.dev/');
+      if (!desired.adopt || !unmarked) {
+        throw notOwned(
+          'identity',
+          `Google service account ${sa.email}`,
+          owner ? `It belongs to ${owner}.` : `Its description carries no Keyless ownership marker (${MARKER.cluster}, ${MARKER.namespace}, ${MARKER.name}).`,
+          'delete that account, or use a different WorkloadIdentity name',
+          { adoptable: unmarked },
+        );
+      }
+      ({ sa, trustPolicy } = await this.#adopt(desired, gsa, sa, changes));
     }
     if (sa.displayName !== gsa.displayName) {
       await confirm();
@@ -342,6 +352,27 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
       throw err;
     }
     return sa;
+  }
+
+  /**
+   * Puts the marker into the description of a service account created outside Keyless (keyless.dev/adopt): from here
+   * on it is ours like any other, so the grants to it on the policies we edit are exactly the spec's. One named in the
+   * annotation must already let the Kubernetes ServiceAccount impersonate it.
+   */
+  async #adopt(desired: GkeDesired, gsa: NonNullable<GkeDesired['gsa']>, sa: GoogleServiceAccount, changes: Change[]): Promise<{ sa: GoogleServiceAccount; trustPolicy: IamPolicy | undefined }> {
+    const target: PolicyTarget = { kind: 'serviceAccount', project: desired.project, email: sa.email };
+    const trustPolicy = await this.#readPolicy(target);
+    if (desired.adoptOnlyIfTrusted && !holds(trustPolicy, desired.kubernetesMember, { role: WORKLOAD_IDENTITY_USER })) {
+      throw notAdoptable(
+        'identity',
+        `Google service account ${sa.email}`,
+        `does not let ${desired.kubernetesMember} impersonate it (${WORKLOAD_IDENTITY_USER}, without a condition)`,
+        'name the Google service account this ServiceAccount uses today, or remove the annotation to let Keyless create one of its own',
+      );
+    }
+    await asStep('identity', () => this.#gcp.patchServiceAccount(desired.project, sa.email, { displayName: gsa.displayName, description: gsa.description }));
+    changes.push({ step: 'identity', action: 'Adopted', message: `Adopted the existing Google service account ${sa.email} (keyless.dev/adopt) and marked it as owned` });
+    return { sa: { ...sa, displayName: gsa.displayName, description: gsa.description }, trustPolicy };
   }
 
   async #deleteServiceAccount(project: string, email: string, why: string): Promise<Change[]> {
@@ -373,7 +404,8 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
     const r = record.gcp;
     if (!r) return { complete: true, message: 'No Google Cloud objects were recorded', changes: [] };
     const changes: Change[] = [];
-    const ownEmail = serviceAccountEmail(gcpServiceAccountId(owner.cluster, owner.namespace, owner.name), r.projectId);
+    // The recorded account is this identity's own, whether Keyless created it or adopted it by name.
+    const ownEmail = r.serviceAccountEmail ?? serviceAccountEmail(gcpServiceAccountId(owner.cluster, owner.namespace, owner.name), r.projectId);
     const marker = ownershipMarker(owner.cluster, owner.namespace, owner.name);
     const email = r.serviceAccountEmail;
     const sa = email ? await this.#gcp.getServiceAccount(r.projectId, email) : undefined;

@@ -4,6 +4,7 @@ import { CONDITION, REASON, WORKLOAD_IDENTITY_ANNOTATION, type Reason } from '..
 import type { CloudAccount, Cloud, ProvisionedRecord, WorkloadIdentity } from '../../api/types.ts';
 import { findCondition } from '../../domain/conditions.ts';
 import { serviceAccountSubject } from '../../domain/naming.ts';
+import { adoption } from '../../providers/adoption.ts';
 import { cloudOf, mechanismOf } from '../../providers/registry.ts';
 import type { IdentityContext, Provider } from '../../providers/types.ts';
 import type { WorkloadIdentityReconcilerDeps } from './deps.ts';
@@ -104,6 +105,6 @@ function context(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity, accoun
     account,
     issuer,
     serviceAccountAnnotations: d.serviceAccounts.get(`${namespace}/${wi.spec.serviceAccountName}`)?.metadata?.annotations ?? undefined,
-    adopt: wi.metadata.annotations?.[WORKLOAD_IDENTITY_ANNOTATION.adopt] === 'true' && account.spec.guardrails?.allowAdoption === true,
+    ...adoption(wi.metadata.annotations?.[WORKLOAD_IDENTITY_ANNOTATION.adopt], account.spec.guardrails?.allowAdoption === true),
   };
 }

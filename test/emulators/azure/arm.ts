@@ -162,6 +162,10 @@ export class ArmState {
       .map((i) => this.identityJson(i));
   }
 
+  listIdentitiesInSubscription(subscriptionId: string): unknown[] {
+    return [...this.identities.values()].filter((i) => lower(i.subscriptionId) === lower(subscriptionId)).map((i) => this.identityJson(i));
+  }
+
   getIdentity(subscriptionId: string, resourceGroup: string, name: string): Reply {
     return { status: 200, body: this.identityJson(this.#identity(subscriptionId, resourceGroup, name)) };
   }

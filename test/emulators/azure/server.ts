@@ -126,6 +126,9 @@ function armRoute(state: ArmState, method: string, url: URL, segments: string[],
     }
     return undefined;
   }
+  if (segments.length === 5 && method === 'GET' && lc[0] === 'subscriptions' && lc[2] === 'providers' && lc[3] === 'microsoft.managedidentity' && lc[4] === 'userassignedidentities') {
+    return { operation: 'UserAssignedIdentities_ListBySubscription', apiVersion: MSI_API_VERSION, handle: () => page(state.listIdentitiesInSubscription(segments[1] ?? '')) };
+  }
   const msi = lc[0] === 'subscriptions' && lc[2] === 'resourcegroups' && lc[4] === 'providers' && lc[5] === 'microsoft.managedidentity' && lc[6] === 'userassignedidentities';
   if (!msi) return undefined;
   const [sub = '', , rg = ''] = segments.slice(1);

@@ -1,6 +1,7 @@
 // An HTTP emulator of the Google APIs Keyless calls, serving the real REST clients over their real wire format
 // (cloud-apis.md §3): IAM v1 service accounts and their policies, Resource Manager v1/v3 project policies, Cloud
-// Storage bucket policies, Pub/Sub topic policies and Secret Manager secret policies, on one root URL. Errors
+// Storage bucket policies, Pub/Sub topic policies and Secret Manager secret policies, and the lists of each resource
+// type (kubectl keyless migrate looks for grants with them), on one root URL. Errors
 // use Google's JSON error format. The same root serves GKE Workload Identity's token exchanges (tokens.ts): STS
 // POST /v1/token and IAM Credentials generateAccessToken. `/__emulator/...` is the test-facing admin API: seed
 // projects and resources, switch faults on, read the call log and every policy version written; trust an issuer
@@ -94,6 +95,16 @@ function routes(state: GcpState): Route[] {
       const p = state.project(m[1] ?? '');
       return { name: `projects/${p.projectNumber}`, projectId: p.projectId, projectNumber: p.projectNumber, state: 'ACTIVE', lifecycleState: 'ACTIVE', displayName: p.projectId };
     }],
+    ['GET', /^\/v1\/projects\/([^/:]+)\/topics$/, 'topics.list', (m) => ({ topics: state.resourcesUnder(`topic/projects/${state.project(m[1] ?? '').projectId}/topics/`).map((t) => ({ name: `projects/${m[1] ?? ''}/topics/${t}` })) })],
+    ['GET', /^\/v1\/projects\/([^/:]+)\/secrets$/, 'secrets.list', (m) => {
+      const secrets = state.resourcesUnder(`secret/projects/${state.project(m[1] ?? '').projectId}/secrets/`);
+      return { secrets: secrets.map((name) => ({ name: `projects/${m[1] ?? ''}/secrets/${name}` })), totalSize: secrets.length };
+    }],
+    ['GET', /^\/storage\/v1\/b$/, 'buckets.list', (_m, req) => {
+      const project = state.project(req.query.get('project') ?? '').projectId;
+      const buckets = state.resourcesUnder('bucket/').filter((b) => (state.bucketProjects.get(b) ?? project) === project);
+      return { kind: 'storage#buckets', items: buckets.map((name) => ({ kind: 'storage#bucket', id: name, name })) };
+    }],
     ['GET', /^\/storage\/v1\/b\/([^/]+)\/iam$/, 'buckets.getIamPolicy', (m, req) =>
       wirePolicy(state.readPolicy(`bucket/${m[1] ?? ''}`, `The specified bucket ${m[1] ?? ''}`, requestedVersion(req)), { kind: 'storage#policy', resourceId: `projects/_/buckets/${m[1] ?? ''}` })],
     ['PUT', /^\/storage\/v1\/b\/([^/]+)\/iam$/, 'buckets.setIamPolicy', (m, req) =>
@@ -158,6 +169,7 @@ function admin(state: GcpState, tokens: GcpTokens, method: string, path: string,
       return { body: {} };
     case 'POST /__emulator/buckets':
       state.addResource(`bucket/${str('name')}`);
+      if (str('project')) state.bucketProjects.set(str('name'), str('project'));
       return { body: {} };
     case 'POST /__emulator/topics':
       state.addResource(`topic/projects/${str('project')}/topics/${str('topic')}`);

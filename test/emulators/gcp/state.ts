@@ -124,6 +124,14 @@ export class GcpState {
     if (!this.policies.has(key)) this.policies.set(key, { version: 1, etag: this.nextEtag(), bindings: [] });
   }
 
+  /** The projects buckets were added under; a bucket added without one is listed in every project. */
+  readonly bucketProjects = new Map<string, string>();
+
+  /** The names after `prefix` of the resources whose policy key starts with it (bucket/, topic/projects/P/topics/...). */
+  resourcesUnder(prefix: string): string[] {
+    return [...this.policies.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)).sort();
+  }
+
   project(id: string): Project {
     const p = this.projects.get(id) ?? [...this.projects.values()].find((x) => x.projectNumber === id);
     if (!p) throw new GoogleError(404, 'NOT_FOUND', `Project ${id} not found or permission denied.`);

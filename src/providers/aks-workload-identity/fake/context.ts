@@ -8,7 +8,7 @@ export const AZURE_ISSUER = 'https://eastus.oic.prod-aks.azure.com/11111111-1111
 
 export function azureContext(
   azure: WorkloadIdentitySpec['azure'] = {},
-  overrides: { namespace?: string; name?: string; serviceAccountName?: string; cluster?: string; issuer?: string; adopt?: boolean } = {},
+  overrides: { namespace?: string; name?: string; serviceAccountName?: string; cluster?: string; issuer?: string; adopt?: boolean; adoptIdentity?: string } = {},
 ): IdentityContext {
   const namespace = overrides.namespace ?? 'bookstore';
   const serviceAccountName = overrides.serviceAccountName ?? 'catalog-sa';
@@ -31,6 +31,7 @@ export function azureContext(
     account,
     serviceAccountAnnotations: undefined,
     ...(overrides.adopt ? { adopt: true } : {}),
+    ...(overrides.adoptIdentity ? { adoptIdentity: overrides.adoptIdentity } : {}),
     spec: { serviceAccountName, cloudAccountRef: { name: 'prod-azure' }, azure },
   };
 }

@@ -80,12 +80,13 @@ export class FakeGcp implements GcpPort {
     return { ...sa };
   }
 
-  async patchServiceAccount(_project: string, email: string, fields: { displayName: string }): Promise<void> {
+  async patchServiceAccount(_project: string, email: string, fields: { displayName: string; description?: string }): Promise<void> {
     this.calls.push(`PatchServiceAccount:${email}`);
     const sa = this.serviceAccounts.get(email);
     if (!sa) throw new CloudError('notFound', 'NOT_FOUND', 'PatchServiceAccount', `Service account ${email} not found`);
     this.writes.push(`PatchServiceAccount:${email}`);
     sa.displayName = fields.displayName;
+    if (fields.description !== undefined) sa.description = fields.description;
   }
 
   async deleteServiceAccount(project: string, email: string): Promise<void> {
