@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeGcp } from './fake/gcp.ts';
 import { editPolicy } from './policy-edit.ts';
+import { shareGcpReads } from './shared-port.ts';
 import type { PolicyTarget } from './resources.ts';
 
 const PROJECT: PolicyTarget = { kind: 'project', project: 'shop-prod' };
@@ -27,5 +28,17 @@ describe('editPolicy', () => {
     const result = await editPolicy(gcp, PROJECT, [{ member: 'principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/subject/ns/sa', grants: [{ role: 'roles/viewer' }], removable: 'all' }], undefined, observed);
     assert.equal(result.attempts, 2);
     assert.ok((await gcp.getIamPolicy(PROJECT)).bindings?.some((b) => b.members.includes('user:someone@example.com')), 'the other writer is kept');
+  });
+
+  it('builds on the shared copy that another identity\'s write left, not on what observe read before that write', async () => {
+    const gcp = new FakeGcp('shop-prod');
+    const port = shareGcpReads(gcp, { maxAgeMs: 60_000 });
+    const observed = await port.sharedIamPolicy(PROJECT);
+    const member = (i: number) => `principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/subject/ns/sa-${i}`;
+    // The first identity's edit finishes before the second one starts: the queue is idle, the second one's read is old.
+    await editPolicy(port, PROJECT, [{ member: member(1), grants: [{ role: 'roles/viewer' }], removable: 'all' }], undefined, observed);
+    const second = await editPolicy(port, PROJECT, [{ member: member(2), grants: [{ role: 'roles/viewer' }], removable: 'all' }], undefined, observed);
+    assert.equal(second.attempts, 1, 'no etag conflict');
+    assert.deepEqual(gcp.calls.filter((c) => c.startsWith('GetIamPolicy')).length, 1, 'and no second cloud read');
   });
 });

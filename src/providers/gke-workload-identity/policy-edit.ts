@@ -6,7 +6,7 @@
 // bounded number of times inside one reconcile; beyond that the conflict surfaces as a retryable error.
 import { isCloudError } from '../cloud-error.ts';
 import { KeyedMutex } from '../keyed-mutex.ts';
-import type { GcpPort } from './gcp-port.ts';
+import type { GcpPort, SharedGcpPort } from './gcp-port.ts';
 import { editMembers, type IamPolicy, type MemberEdit, type PolicyEdit } from './policy.ts';
 import { targetKey, type PolicyTarget } from './resources.ts';
 
@@ -29,10 +29,19 @@ export async function editPolicy(port: GcpPort, target: PolicyTarget, edits: Mem
   let queue = editQueues.get(port);
   if (!queue) editQueues.set(port, (queue = new KeyedMutex()));
   const key = targetKey(target);
-  // Another edit of this policy is ahead of us: what `observe` read is older than its write. The port's shared copy
-  // is updated by that write, so reading again after it costs no cloud read while the copy is fresh.
+  // What `observe` read may predate another identity's write to this shared policy (one queued ahead of us, or one
+  // that finished since). The account's shared copy is updated by every write through the port, so inside the queue
+  // it is at least as new as anything observe saw, and reading it costs no cloud read while it is fresh; a port
+  // without shared copies reads again when someone was ahead of us.
   const stale = queue.busy(key);
-  return queue.run(key, () => editOnce(port, target, edits, purge, stale ? undefined : observed));
+  return queue.run(key, async () => {
+    const latest = isSharedPort(port) && target.kind !== 'serviceAccount' ? await port.sharedIamPolicy(target) : undefined;
+    return editOnce(port, target, edits, purge, latest ?? (stale ? undefined : observed));
+  });
+}
+
+function isSharedPort(port: GcpPort): port is SharedGcpPort {
+  return 'sharedIamPolicy' in port;
 }
 
 async function editOnce(port: GcpPort, target: PolicyTarget, edits: MemberEdit[], purge: ((member: string) => boolean) | undefined, observed: IamPolicy | undefined): Promise<AppliedEdit> {
