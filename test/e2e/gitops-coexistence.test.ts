@@ -232,20 +232,21 @@ describe('GitOps coexistence and the kubectl experience', () => {
     assert.deepEqual(stray, { NAME: 'stray', CLOUD: '', MECHANISM: '', SERVICEACCOUNT: 'catalog-sa', READY: 'False', REASON: 'CloudAccountNotFound', IDENTITY: '', SUBJECT: '' });
   });
 
-  it('shows every condition with its message, and the recent Events, in kubectl describe', async () => {
+  it('shows every condition with its message, and the Events of what went wrong, in kubectl describe', async () => {
     const ready = await kubectl(['describe', 'wi', '-n', ns, 'catalog']);
     for (const type of ['IdentityReady', 'TrustReady', 'PermissionsReady', 'ServiceAccountReady', 'Ready']) {
       assert.match(ready.stdout, new RegExp(`Type:\\s+${type}\\b`), `condition ${type}`);
     }
     assert.match(ready.stdout, /Message:\s+Pods using ServiceAccount \S+\/catalog-sa can use arn:aws:iam::123456789012:role\//);
     assert.match(ready.stdout, /Message:\s+IAM role \S+ trusts issuer \S+ for subject system:serviceaccount:\S+:catalog-sa with audience sts.amazonaws.com only/);
-    assert.match(ready.stdout, /Events:\s*\n\s+Type\s+Reason\s+Age\s+From\s+Message/);
-    assert.match(ready.stdout, /Normal\s+Created\s+\S+\s+keyless\s+Created IAM role arn:aws:iam::/);
-    assert.match(ready.stdout, /Normal\s+Ready\s+\S+\s+keyless\s+Pods using ServiceAccount/);
+    // A first provisioning is routine: its story is in the conditions, not in Events (docs/benchmarks.md: a new
+    // identity costs 4 Kubernetes writes, Events included).
+    assert.match(ready.stdout, /Events:\s+<none>/);
 
     const stray = await kubectl(['describe', 'wi', '-n', ns, 'stray']);
     assert.match(stray.stdout, /Message:\s+CloudAccount "no-such-account" does not exist\. Create it \(a platform team task\) or fix spec\.cloudAccountRef\.name\./);
     assert.match(stray.stdout, /Reason:\s+CloudAccountNotFound/);
+    assert.match(stray.stdout, /Events:\s*\n\s+Type\s+Reason\s+Age\s+From\s+Message/);
     assert.match(stray.stdout, /Warning\s+CloudAccountNotFound\s+\S+\s+keyless\s+CloudAccount "no-such-account" does not exist/);
   });
 

@@ -114,9 +114,11 @@ describe('install manifests (config/)', () => {
       },
       { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
     );
-    assert.deepEqual(container?.env?.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]), [
+    assert.deepEqual(container?.env?.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath ?? e.value]), [
       ['POD_NAMESPACE', 'metadata.namespace'],
       ['POD_NAME', 'metadata.name'],
+      // The V8 heap sized for the memory limit (docs/benchmarks.md).
+      ['NODE_OPTIONS', '--max-old-space-size=128 --max-semi-space-size=4'],
     ]);
   });
 
