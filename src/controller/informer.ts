@@ -197,7 +197,8 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     this.#armWatchdog();
     this.#listAndWatch(abort.signal).catch((err: unknown) => {
       if (abort.signal.aborted) return;
-      if (err instanceof WatchExpired) {
+      // An expired resourceVersion comes as an ERROR event in the stream, or as the watch request's own 410.
+      if (err instanceof WatchExpired || (err instanceof KubeApiError && err.code === 410)) {
         this.#logger.info('watch expired (410 Gone); relisting');
         this.#restart('expired');
       } else {
