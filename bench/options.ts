@@ -1,5 +1,7 @@
 // Benchmark flags: BENCH_* environment variables, or the same names as `BENCH_N=100` / `--n=100` arguments.
 import { readFileSync } from 'node:fs';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { parse } from 'yaml';
 
 export const SCENARIOS = [
   'create',
@@ -131,6 +133,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
 
 /** The NODE_OPTIONS the shipped Deployment sets, so the bench measures the operator the way the image runs it. */
 export function shippedNodeOptions(deployment = new URL('../config/manager/deployment.yaml', import.meta.url)): string {
-  const m = /- name: NODE_OPTIONS\n\s+value: "?([^"\n]*)"?/.exec(readFileSync(deployment, 'utf8'));
-  return m?.[1] ?? '';
+  const manifest = parse(readFileSync(deployment, 'utf8')) as V1Deployment;
+  return manifest.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
 }

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { TrustedIssuers } from '../oidc/issuers.ts';
 import { audiences, checkTimes, decodeJwt } from '../oidc/jwt.ts';
+import { StatusError } from '../http.ts';
 import { GoogleError, type GcpState } from './state.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -24,14 +25,10 @@ const SUBJECT_TOKEN_TYPES = ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:p
 const IMPERSONATION_ROLES = ['roles/iam.workloadIdentityUser', 'roles/iam.serviceAccountTokenCreator'];
 const FEDERATED_LIFETIME_SECONDS = 3600;
 
-/** An OAuth 2.0 error response (RFC 6749 §5.2), as STS answers them. */
-export class OAuthError extends Error {
-  readonly status: number;
-  readonly error: string;
-  constructor(status: number, error: string, description: string) {
-    super(description);
-    this.status = status;
-    this.error = error;
+/** An OAuth 2.0 error response (RFC 6749 §5.2), as STS answers them: the status, the `error` code, its description. */
+export class OAuthError extends StatusError {
+  get error(): string {
+    return this.code;
   }
 }
 
