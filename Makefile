@@ -102,6 +102,10 @@ image: ## build the operator image (needs a Docker engine)
 bench: node_modules/.installed .venv/.installed ## benchmark cloud calls, steady state, scale and memory on a control plane in .bench/ (flags: BENCH_N=…, docs/benchmarks.md)
 	bench/bench.sh
 
+.PHONY: chaos
+chaos: node_modules/.installed .venv/.installed ## faults, kills, API server restarts and churn over a mixed population, then checks (flags: CHAOS_N=…, docs/reliability.md)
+	chaos/chaos.sh
+
 .PHONY: deploy
 deploy: ## install into the cluster of the current kubeconfig context
 	kubectl apply -k config/default

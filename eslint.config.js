@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/out/', '.dev/', '.test/', '.test-*/', '.venv/', 'bin/'] },
+  { ignores: ['dist/', 'node_modules/', 'bench/out/', 'chaos/out/', '.chaos/', '.dev/', '.test/', '.test-*/', '.venv/', 'bin/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -11,12 +11,28 @@ export interface RequestKind {
   operation: string;
   /** The write limit the request counts against; undefined for a read, which no limit applies to. */
   bucket: string | undefined;
+  /** The service that answers it, for its error format: AWS has two (IAM awsQuery XML, EKS restJson1). */
+  service: string;
 }
 
 export interface Dialect {
   classify(method: string, url: string, body: string): RequestKind;
-  /** The cloud's own answer to a write beyond its limit; the next write passes in `retryAfterSeconds`. */
-  throttle(res: http.ServerResponse, kind: RequestKind, retryAfterSeconds: number): void;
+  /**
+   * The cloud's own answer to a write beyond its limit; the next write passes in `retryAfterSeconds`, which the
+   * answer carries as Retry-After where the cloud sends it, or where `retryAfter` asks for it anyway.
+   */
+  throttle(res: http.ServerResponse, kind: RequestKind, retryAfterSeconds: number, retryAfter?: boolean): void;
+  /** The cloud's answer when it fails on its side (HTTP 5xx), as its SDK sees it: retryable. */
+  serverError(res: http.ServerResponse, kind: RequestKind): void;
+  /**
+   * Eventual consistency where the proxy emulates it (AWS IAM; the GCP and ARM emulators have their own): the object
+   * a successful request created, the object a point read reads, and the cloud's "no such object" answer.
+   */
+  consistency?: {
+    created(kind: RequestKind, body: string): string | undefined;
+    read(kind: RequestKind, body: string): string | undefined;
+    notFound(res: http.ServerResponse, kind: RequestKind, key: string): void;
+  };
   /** The error code of an error answer from upstream, as the cloud's SDK surfaces it. */
   errorCode(status: number, headers: http.IncomingHttpHeaders, body: string): string;
   /** A write that lost to a concurrent writer (a stale etag, a concurrent write): redone after a fresh read. */
@@ -39,10 +55,11 @@ export const awsDialect: Dialect = {
   classify(method, url, body) {
     const operation = awsOperation(method, url, body);
     const service = new URLSearchParams(body).has('Action') ? 'iam' : 'eks';
-    return { operation, bucket: isAwsWrite(operation) ? service : undefined };
+    return { operation, bucket: isAwsWrite(operation) ? service : undefined, service };
   },
-  throttle(res, kind) {
-    if (kind.bucket === 'iam') {
+  throttle(res, kind, retryAfterSeconds, retryAfter = false) {
+    if (retryAfter) res.setHeader('retry-after', String(retryAfterSeconds));
+    if (kind.service === 'iam') {
       res.writeHead(400, { 'content-type': 'text/xml' });
       res.end(
         '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>',
@@ -57,10 +74,41 @@ export const awsDialect: Dialect = {
     if (typeof header === 'string' && header) return header.split(':')[0] ?? header;
     return /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? `HTTP${status}`;
   },
+  // IAM's common error ServiceFailure (500, "The request processing has failed because of an unknown error")
+  // (docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html); EKS's ServerException (500)
+  // (docs.aws.amazon.com/eks/latest/APIReference/CommonErrors.html). The SDK retries both.
+  serverError(res, kind) {
+    if (kind.service === 'iam') {
+      res.writeHead(500, { 'content-type': 'text/xml' });
+      res.end(awsQueryError('Receiver', 'ServiceFailure', 'The request processing has failed because of an unknown error, exception or failure.'));
+    } else {
+      res.writeHead(500, { 'content-type': 'application/json', 'x-amzn-errortype': 'ServerException' });
+      res.end(JSON.stringify({ message: 'An internal error occurred.' }));
+    }
+  },
+  consistency: {
+    created: (kind, body) => (kind.operation === 'CreateRole' ? roleKey(body) : undefined),
+    read: (kind, body) => (ROLE_READS.has(kind.operation) ? roleKey(body) : undefined),
+    notFound(res, _kind, key) {
+      res.writeHead(404, { 'content-type': 'text/xml' });
+      res.end(awsQueryError('Sender', 'NoSuchEntity', `The role with name ${key} cannot be found.`));
+    },
+  },
   isConflict: (_status, code) => code === 'ConcurrentModification',
 };
 
-/** The Google API a write goes to, for the quota message (Google names the service whose quota ran out). */
+/** IAM's point reads of one role, all by RoleName. */
+const ROLE_READS = new Set(['GetRole', 'ListRoleTags', 'GetRolePolicy', 'ListRolePolicies', 'ListAttachedRolePolicies']);
+
+function roleKey(body: string): string | undefined {
+  return new URLSearchParams(body).get('RoleName') ?? undefined;
+}
+
+function awsQueryError(type: 'Sender' | 'Receiver', code: string, message: string): string {
+  return `<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>`;
+}
+
+/** The Google API a request goes to, for the quota message (Google names the service whose quota ran out). */
 function googleService(operation: string): string {
   if (operation.startsWith('projects.')) return 'cloudresourcemanager.googleapis.com';
   if (operation.startsWith('buckets.')) return 'storage.googleapis.com';
@@ -82,12 +130,18 @@ export const gcpDialect: Dialect = {
   classify(method, url) {
     const path = decodeURIComponent(new URL(url, 'http://x').pathname);
     const operation = gcpOperation(method, path) ?? `${method} ${path}`;
-    return { operation, bucket: isGcpWrite({ method, operation }) ? 'gcp' : undefined };
+    return { operation, bucket: isGcpWrite({ method, operation }) ? 'gcp' : undefined, service: googleService(operation) };
   },
-  throttle(res, kind) {
-    const message = `Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute' of service '${googleService(kind.operation)}'.`;
+  throttle(res, kind, retryAfterSeconds, retryAfter = false) {
+    if (retryAfter) res.setHeader('retry-after', String(retryAfterSeconds));
+    const message = `Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute' of service '${kind.service}'.`;
     res.writeHead(429, { 'content-type': 'application/json; charset=UTF-8' });
     res.end(JSON.stringify({ error: { code: 429, message, status: 'RESOURCE_EXHAUSTED' } }));
+  },
+  // 503 UNAVAILABLE, "retry using exponential backoff" (cloud.google.com/apis/design/errors#handling_errors).
+  serverError(res) {
+    res.writeHead(503, { 'content-type': 'application/json; charset=UTF-8' });
+    res.end(JSON.stringify({ error: { code: 503, message: 'The service is currently unavailable.', status: 'UNAVAILABLE' } }));
   },
   errorCode(status, _headers, body) {
     const error = jsonError(body);
@@ -117,12 +171,18 @@ export const armDialect: Dialect = {
     const operation = armOperation(method, url) ?? `${method} ${pathname}`;
     const arm = /^\/(subscriptions|providers)\//i.test(pathname);
     const write = method === 'PUT' || method === 'PATCH' || method === 'DELETE' || (method === 'POST' && !LIST_POST.test(pathname.split('/').pop() ?? ''));
-    return { operation, bucket: arm && write ? 'arm' : undefined };
+    return { operation, bucket: arm && write ? 'arm' : undefined, service: arm ? 'arm' : 'entra' };
   },
-  throttle(res, _kind, retryAfterSeconds) {
+  throttle(res, _kind, retryAfterSeconds, retryAfter = true) {
     const message = `Number of write requests for subscription exceeded the limit for time interval '00:00:01'. Please try again after '${retryAfterSeconds}' seconds.`;
-    res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(retryAfterSeconds) });
+    res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', ...(retryAfter ? { 'retry-after': String(retryAfterSeconds) } : {}) });
     res.end(JSON.stringify({ error: { code: 'TooManyRequests', message } }));
+  },
+  // ARM's InternalServerError (500), retried by the SDK's pipeline
+  // (learn.microsoft.com/azure/azure-resource-manager/troubleshooting/common-deployment-errors).
+  serverError(res) {
+    res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify({ error: { code: 'InternalServerError', message: 'Encountered internal server error. Please try again.' } }));
   },
   errorCode(status, _headers, body) {
     const code = jsonError(body)?.code;

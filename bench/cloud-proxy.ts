@@ -3,10 +3,12 @@
 // the cloud's own throttling answer (cloud-dialects.ts has each cloud's wire format). It counts every request it
 // sees, SDK retries included, and every error the cloud answered, so the numbers do not depend on the operator's
 // own metrics. Latency, limit and upstream can change between scenarios. HTTPS where the cloud's SDK insists (ARM).
+// For `make chaos` it also injects faults (faults.ts): errors, throttling, resets, timeouts, lost answers.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Dialect } from './cloud-dialects.ts';
+import type { Dialect, RequestKind } from './cloud-dialects.ts';
+import { pickFault, RecentlyCreated, type FaultKind, type FaultSettings } from './faults.ts';
 
 export interface ProxySettings {
   /** Added to every answer, throttled ones included. */
@@ -16,6 +18,8 @@ export interface ProxySettings {
   /** Writes the bucket holds when full (what a quiet service lets through at once). */
   writeBurst: number;
   upstream: string;
+  /** Faults to inject (chaos); undefined: none. */
+  faults?: FaultSettings | undefined;
 }
 
 /** TLS for a cloud whose SDK refuses plain http: the proxy's own certificate, and the CA its upstream's is from. */
@@ -42,11 +46,21 @@ export interface ProxyCounts {
   acceptedWrites: Record<string, number>;
   /** Error answers from the cloud (throttling answers not included), by `operation status code`. */
   errors: Record<string, number>;
+  /** Faults injected, by kind, and point reads answered "not found" for a young object (eventual consistency). */
+  faults: Partial<Record<FaultKind | 'invisible', number>>;
+}
+
+/** What the proxy tells its owner as it happens (chaos kills the operator right after a cloud write). */
+export interface ProxyHooks {
+  /** A write the cloud applied (2xx upstream), called once its answer is on its way to the caller, or withheld. */
+  onWriteApplied?(kind: RequestKind): void;
 }
 
 export interface CloudProxy {
   endpoint: string;
   settings: ProxySettings;
+  /** Set by the proxy's owner at any time. */
+  hooks: ProxyHooks;
   configure(settings: Partial<ProxySettings>): void;
   /** A copy of the counters since the start. Subtract two snapshots for one scenario's share. */
   snapshot(): ProxyCounts;
@@ -76,7 +90,9 @@ class WriteBucket {
 }
 
 export async function startCloudProxy(dialect: Dialect, initial: ProxySettings, tls?: ProxyTls): Promise<CloudProxy> {
+  const hooks: ProxyHooks = {};
   const settings = { ...initial };
+  const recent = new RecentlyCreated();
   const buckets = new Map<string, WriteBucket>();
   const bucket = (name: string) => {
     let b = buckets.get(name);
@@ -90,8 +106,12 @@ export async function startCloudProxy(dialect: Dialect, initial: ProxySettings, 
   const counts = emptyCounts();
   const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64, ...(tls ? { ca: tls.upstreamCa } : {}) }) };
 
-  /** Passes the request upstream and its answer back, reading the answer whole to name an error in it. */
-  const forward = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, operation: string) => {
+  /**
+   * Passes the request upstream and its answer to `deliver` (by default: back to the caller), reading the answer
+   * whole to name an error in it.
+   */
+  const forward = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, kind: RequestKind, deliver?: (send: () => void) => void) => {
+    const operation = kind.operation;
     const upstream = new URL(settings.upstream);
     const secure = upstream.protocol === 'https:';
     const options = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers };
@@ -111,8 +131,17 @@ export async function startCloudProxy(dialect: Dialect, initial: ProxySettings, 
             if (count) count.conflicts++;
           }
         }
-        res.writeHead(status, answer.headers);
-        res.end(text);
+        const send = () => {
+          res.writeHead(status, answer.headers);
+          res.end(text);
+        };
+        if (status < 300) {
+          const created = dialect.consistency?.created(kind, body.toString());
+          if (created !== undefined) recent.created(created);
+        }
+        if (deliver) deliver(send);
+        else send();
+        if (status < 300 && kind.bucket !== undefined) hooks.onWriteApplied?.(kind);
       });
     };
     const out = secure ? https.request({ ...options, agent: agents.https }, onAnswer) : http.request({ ...options, agent: agents.http }, onAnswer);
@@ -121,6 +150,38 @@ export async function startCloudProxy(dialect: Dialect, initial: ProxySettings, 
       res.end(err.message);
     });
     out.end(body);
+  };
+
+  /** Forwards the request, unless a fault (or eventual consistency) answers it instead. */
+  const faulted = (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, kind: RequestKind) => {
+    const faults = settings.faults;
+    if (!faults) return forward(req, body, res, kind);
+    const young = faults.invisibleMs > 0 ? dialect.consistency?.read(kind, body.toString()) : undefined;
+    if (young !== undefined && recent.hidden(young, faults.invisibleMs)) {
+      counts.faults.invisible = (counts.faults.invisible ?? 0) + 1;
+      return dialect.consistency?.notFound(res, kind, young);
+    }
+    const fault = pickFault(faults);
+    if (fault) counts.faults[fault] = (counts.faults[fault] ?? 0) + 1;
+    const drop = () => res.socket?.destroy();
+    switch (fault) {
+      case undefined:
+        return forward(req, body, res, kind);
+      case 'error':
+        return dialect.serverError(res, kind);
+      case 'throttle':
+      case 'throttleRetryAfter':
+        return dialect.throttle(res, kind, 1, fault === 'throttleRetryAfter');
+      case 'reset':
+        return drop();
+      case 'timeout':
+        // Applied, never answered: the caller's deadline ends it; the connection goes once the hang is over.
+        return forward(req, body, res, kind, () => setTimeout(drop, faults.hangMs));
+      case 'slow':
+        return forward(req, body, res, kind, (send) => setTimeout(send, faults.slowMs));
+      case 'lost':
+        return forward(req, body, res, kind, () => (Math.random() < 0.5 ? drop() : dialect.serverError(res, kind)));
+    }
   };
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -143,7 +204,7 @@ export async function startCloudProxy(dialect: Dialect, initial: ProxySettings, 
         counts.acceptedWrites[kind.bucket] = (counts.acceptedWrites[kind.bucket] ?? 0) + 1;
       }
       const retryAfter = limit?.secondsToNext(settings.writeRate) ?? 1;
-      const answer = () => (admitted ? forward(req, body, res, kind.operation) : dialect.throttle(res, kind, retryAfter));
+      const answer = () => (admitted ? faulted(req, body, res, kind) : dialect.throttle(res, kind, retryAfter));
       if (settings.latencyMs > 0) setTimeout(answer, settings.latencyMs);
       else answer();
     });
@@ -155,6 +216,7 @@ export async function startCloudProxy(dialect: Dialect, initial: ProxySettings, 
   return {
     endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     settings,
+    hooks,
     configure(next) {
       Object.assign(settings, next);
       // A new limit starts with a full bucket, like a service that was quiet.
@@ -192,11 +254,12 @@ export function countsBetween(before: ProxyCounts, after: ProxyCounts): ProxyCou
     conflicts: after.conflicts - before.conflicts,
     acceptedWrites: difference(after.acceptedWrites, before.acceptedWrites),
     errors: difference(after.errors, before.errors),
+    faults: difference(after.faults, before.faults),
   };
 }
 
 export function emptyCounts(): ProxyCounts {
-  return { byOperation: {}, reads: 0, writes: 0, throttled: 0, conflicts: 0, acceptedWrites: {}, errors: {} };
+  return { byOperation: {}, reads: 0, writes: 0, throttled: 0, conflicts: 0, acceptedWrites: {}, errors: {}, faults: {} };
 }
 
 /** Per-operation counts of two bills added up, as counts (for per-identity totals over several phases). */

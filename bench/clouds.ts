@@ -10,9 +10,9 @@ import { CreateOpenIDConnectProviderCommand, ListRolesCommand, ListRoleTagsComma
 import { MARKER } from '../src/api/constants.ts';
 import { emulatorTls } from '../test/emulators/azure/tls.ts';
 import { startAwsEmulator, TEST_ACCOUNT_ID } from '../test/support/aws.ts';
-import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION, TEST_TENANT, startTestAzure } from '../test/support/azure.ts';
+import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION, TEST_TENANT, startTestAzure, type TestAzure } from '../test/support/azure.ts';
 import { kubectl } from '../test/support/cluster.ts';
-import { startGcpTestEmulator } from '../test/support/gcp.ts';
+import { startGcpTestEmulator, type GcpTestEmulator } from '../test/support/gcp.ts';
 import { awsEnv, azureEnv, gcpEnv } from '../test/support/operator.ts';
 import { armDialect, awsDialect, gcpDialect } from './cloud-dialects.ts';
 import { startCloudProxy, type CloudProxy, type ProxySettings } from './cloud-proxy.ts';
@@ -75,6 +75,9 @@ export interface AwsCloud extends Cloud {
   proxy: CloudProxy;
   /** The in-bench IAM of the scale scenario (moto is too slow there; docs/benchmarks.md). */
   scaleIam: IamEmulator;
+  /** Clients straight to moto and the Pod Identity emulator, past the proxy: for checks that must not be faulted. */
+  direct: { iam: IAMClient; eks: EKSClient };
+  providerArn: string;
 }
 
 /** Roles under /keyless/ in moto whose tags say they belong to this bench cluster. */
@@ -143,6 +146,8 @@ export async function startAws(opts: Options, issuer: string): Promise<AwsCloud>
     podIdentity: mechanism('podIdentity', 'Pod Identity', AWS_NAMESPACE.pod, AWS_ACCOUNT.pod, opts.podN),
     proxy,
     scaleIam,
+    direct: { iam: motoIam, eks },
+    providerArn,
     stop: async () => {
       await proxy.stop();
       await scaleIam.stop();
@@ -169,6 +174,9 @@ const GCP_GRANT_POLICIES = new Set(GCP_ROLES.map((r) => r.resource ?? 'project')
 export interface GcpCloud extends Cloud {
   serviceAccount: Mechanism;
   directPrincipal: Mechanism;
+  proxy: CloudProxy;
+  /** The emulator itself, past the proxy. */
+  emulator: GcpTestEmulator;
 }
 
 /**
@@ -228,6 +236,8 @@ export async function startGcp(opts: Options): Promise<GcpCloud> {
     // The namespace is in every member an identity is granted as: the account id starts with it, the principal names it.
     serviceAccount: mechanism('gkeServiceAccount', 'ServiceAccount', 'bench-gke-sa'),
     directPrincipal: mechanism('gkeDirectPrincipal', 'DirectPrincipal', 'bench-gke-dp'),
+    proxy,
+    emulator: gcp,
     stop: async () => {
       await proxy.stop();
       await gcp.stop();
@@ -246,6 +256,9 @@ export const AZURE_ROLES = ['Storage Blob Data Reader', 'Reader'].map((role) => 
 
 export interface AzureCloud extends Cloud {
   aks: Mechanism;
+  proxy: CloudProxy;
+  /** The emulator and its SDK clients, past the proxy. */
+  test: TestAzure;
 }
 
 /**
@@ -288,6 +301,8 @@ export async function startAzure(opts: Options, issuer: string): Promise<AzureCl
     accounts: [AZURE_ACCOUNT],
     operatorEnv: azureEnv(proxy.endpoint, tls.caFile),
     aks,
+    proxy,
+    test: azure,
     stop: async () => {
       await proxy.stop();
       await azure.stop();

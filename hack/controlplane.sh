@@ -4,6 +4,8 @@
 #   hack/controlplane.sh build                        build (or reuse) the binaries; link bin/controlplane, bin/kubectl
 #   hack/controlplane.sh up STATE_DIR KUBECONFIG      build if needed, start in the background, wait until ready
 #   hack/controlplane.sh down|status STATE_DIR
+#   hack/controlplane.sh restart-apiserver STATE_DIR [--expire-watches]
+#                                                     restart kube-apiserver alone (same port, same etcd)
 #
 # Binaries are cached under $KEYLESS_CACHE (default ~/.cache/keyless), keyed by the Kubernetes version and a hash
 # of the module's sources, go.mod and go.sum and the Go toolchain, so a warm start takes seconds and any change to
@@ -54,5 +56,10 @@ case "${1:-}" in
       echo "not built" >&2; exit 1
     fi
     ;;
-  *) echo "usage: $0 build | up STATE_DIR KUBECONFIG | down STATE_DIR | status STATE_DIR" >&2; exit 2 ;;
+  restart-apiserver)
+    [ $# -ge 2 ] || { echo "usage: $0 restart-apiserver STATE_DIR [--expire-watches]" >&2; exit 2; }
+    build
+    "$root/bin/controlplane" restart-apiserver --state "$2" "${@:3}"
+    ;;
+  *) echo "usage: $0 build | up STATE_DIR KUBECONFIG | down STATE_DIR | status STATE_DIR | restart-apiserver STATE_DIR [--expire-watches]" >&2; exit 2 ;;
 esac

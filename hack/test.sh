@@ -23,5 +23,7 @@ echo "== tests"
 # One file at a time: each end-to-end file runs its own operator, which watches the whole cluster and holds the
 # one leader-election Lease, so two at once would reconcile each other's objects against the wrong emulators.
 export KEYLESS_TEST_KUBECONFIG=$state/kubeconfig
+# The chaos test restarts the API server (hack/controlplane.sh restart-apiserver) and needs its state directory.
+export KEYLESS_TEST_CONTROLPLANE_STATE=$state/controlplane
 node --test --test-reporter=spec --test-concurrency=1 \
-  'src/**/*.test.ts' 'test/**/*.test.ts' 'bench/**/*.test.ts'
+  'src/**/*.test.ts' 'test/**/*.test.ts' 'bench/**/*.test.ts' 'chaos/**/*.test.ts'

@@ -22,13 +22,19 @@ const obj = (name: string, rv: number, data = ''): Obj => ({ metadata: { name, r
 class ScriptedServer {
   readonly requests: string[] = [];
   pages: Record<string, { items: Obj[]; continue?: string; resourceVersion: string }> = {};
-  watches: ((res: http.ServerResponse) => void)[] = [];
+  /** One per watch request: a script for a 200 stream, or an error status the API server answers instead. */
+  watches: (((res: http.ServerResponse) => void) | { status: number })[] = [];
   readonly #server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     this.requests.push(`${url.searchParams.get('watch') ? 'WATCH' : 'LIST'} ${url.searchParams.toString()}`);
     if (url.searchParams.get('watch')) {
       const script = this.watches.shift();
       if (!script) return; // hang: no more scripted watches
+      if (typeof script === 'object') {
+        res.writeHead(script.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: script.status }));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       script(res);
       return;
@@ -116,6 +122,45 @@ describe('ResourceWatch protocol', () => {
       const restarts = (await metrics.informerRestarts.get()).values;
       assert.equal(restarts.find((v) => v.labels.reason === 'expired')?.value, 1);
       assert.equal(restarts.find((v) => v.labels.reason === 'error')?.value, 0);
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  it('resumes a watch the network or a restarting API server dropped from its last version, without a relist', async () => {
+    server.requests.length = 0;
+    server.pages = { '': { items: [obj('a', 1)], resourceVersion: '10' } };
+    server.watches = [
+      (res) => {
+        res.write(line('ADDED', obj('b', 12)));
+        // The connection goes mid-stream (an API server restarting, a load balancer dropping it).
+        setTimeout(() => res.socket?.destroy(), 150);
+      },
+      { status: 503 }, // the API server is not ready again yet
+      (res) => {
+        res.write(line('MODIFIED', obj('a', 13, 'changed')));
+        res.end();
+      },
+    ];
+    const metrics = new Metrics();
+    const watch = new ResourceWatch<Obj>({ name: 'things', api, path: '/api/v1/things', logger: pino({ level: 'silent' }), metrics });
+    try {
+      await watch.start();
+      await until('the third watch', () => server.requests.filter((r) => r.startsWith('WATCH')).length >= 4);
+      const requests = [...server.requests];
+      await watch.stop();
+      assert.deepEqual(
+        requests.map((r) => r.split(' ')[0]),
+        ['LIST', 'WATCH', 'WATCH', 'WATCH', 'WATCH'],
+        `one list only: ${requests.join(' | ')}`,
+      );
+      assert.match(requests[2] ?? '', /^WATCH resourceVersion=12&/, 'resumed from the last event seen before the reset');
+      assert.match(requests[3] ?? '', /^WATCH resourceVersion=12&/, 'and again after the 503');
+      assert.match(requests[4] ?? '', /^WATCH resourceVersion=13&/);
+      assert.equal(watch.get('a')?.data, 'changed');
+      assert.ok(watch.get('b'));
+      const restarts = (await metrics.informerRestarts.get()).values;
+      assert.ok(restarts.every((v) => v.value === 0), `no restart of any kind: ${JSON.stringify(restarts)}`);
     } finally {
       await watch.stop();
     }

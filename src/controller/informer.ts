@@ -1,6 +1,6 @@
 // A list+watch cache over one resource, as client-go's reflector keeps it: a paged list, then a watch from its
-// resourceVersion with bookmarks, resumed from the last version seen when the API server ends it, and a fresh list
-// only when that version has expired (410 Gone). What an operator must not do is go quiet: a failed list or watch
+// resourceVersion with bookmarks, resumed from the last version seen when the API server ends it or the connection
+// drops, and a fresh list only when that version has expired (410 Gone). What an operator must not do is go quiet: a failed list or watch
 // is retried with backoff, and a watch can stall without an error (half-open TCP connection, a proxy that stops
 // forwarding), so a watchdog restarts it — a fresh list, then a fresh watch — when no activity arrives for
 // `stallTimeoutMs`.
@@ -56,6 +56,21 @@ interface ObjectList<T> {
 
 /** The watch's expiry (410 Gone / "too old resource version"): relist, as client-go's reflector does. */
 class WatchExpired extends Error {}
+
+/** Consecutive dropped watches resumed from their version before the informer relists; their first backoff, and the longest. */
+const MAX_WATCH_RESUMES = 8;
+const WATCH_RESUME_BASE_MS = 250;
+const WATCH_RESUME_MAX_MS = 8_000;
+
+/**
+ * A watch that ended with an error the same resourceVersion can be resumed after: the connection failed (reset,
+ * refused, timed out) or the API server asked to come back later (429, 5xx). 410 and other refusals are not.
+ */
+function resumable(err: unknown): boolean {
+  if (err instanceof WatchExpired) return false;
+  if (err instanceof KubeApiError) return err.code === 429 || err.code >= 500;
+  return err instanceof Error;
+}
 
 export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
   readonly #name: string;
@@ -207,22 +222,44 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
     });
   }
 
-  /** One list, then watches resumed from the last resourceVersion seen for as long as they are not expired. */
+  /**
+   * One list, then watches resumed from the last resourceVersion seen for as long as they are not expired. A watch
+   * dropped by the network or by an API server going away (reset, refused, 429, 5xx) is resumed from that version
+   * too, after a short backoff, as client-go's reflector does: relisting 10,000 objects because an API server
+   * restarted is what the resourceVersion is there to avoid. Only 410 Gone (the version was compacted away), another
+   * refusal, or too many drops in a row fall back to a fresh list.
+   */
   async #listAndWatch(signal: AbortSignal): Promise<void> {
     let version = await this.#listAll(signal);
+    let drops = 0;
     while (!signal.aborted) {
       // Ended by the API server before the watchdog would fire, so a quiet collection never looks stalled; the
       // spread keeps many informers from reconnecting at the same moment.
       const timeoutSeconds = Math.floor((this.#stallTimeoutMs / 1000) * (0.5 + Math.random() * 0.3));
-      await this.#api.watch<T>(
-        this.#path,
-        { resourceVersion: version, allowWatchBookmarks: true, labelSelector: this.#labelSelector, ...(timeoutSeconds >= 1 ? { timeoutSeconds } : {}) },
-        (event) => {
-          if (signal.aborted) return;
-          version = this.#apply(event) ?? version;
-        },
-        signal,
-      );
+      try {
+        await this.#api.watch<T>(
+          this.#path,
+          { resourceVersion: version, allowWatchBookmarks: true, labelSelector: this.#labelSelector, ...(timeoutSeconds >= 1 ? { timeoutSeconds } : {}) },
+          (event) => {
+            if (signal.aborted) return;
+            version = this.#apply(event) ?? version;
+            drops = 0;
+          },
+          signal,
+        );
+      } catch (err) {
+        if (signal.aborted || !resumable(err) || ++drops > MAX_WATCH_RESUMES) throw err;
+        const delayMs = Math.min(WATCH_RESUME_BASE_MS * 2 ** (drops - 1), WATCH_RESUME_MAX_MS);
+        if (drops === 1) this.#logger.info({ err, resourceVersion: version }, 'watch dropped; resuming from the last resourceVersion');
+        await new Promise<void>((resolve) => {
+          const timer = this.#timers.setTimeout(resolve, delayMs);
+          signal.addEventListener('abort', () => {
+            this.#timers.clearTimeout(timer);
+            resolve();
+          });
+        });
+        continue;
+      }
       // A (re)connect is activity.
       if (!signal.aborted) this.#armWatchdog();
     }

@@ -24,7 +24,11 @@ const usage = `usage:
   controlplane up     --state DIR --kubeconfig FILE   start in the background (idempotent), wait until ready
   controlplane down   --state DIR                     stop what 'up' started
   controlplane status --state DIR                     report whether it runs and where
-  controlplane serve  --state DIR                     run in the foreground (what 'up' starts)`
+  controlplane serve  --state DIR                     run in the foreground (what 'up' starts)
+  controlplane restart-apiserver --state DIR [--expire-watches]
+                                                      restart kube-apiserver on the same port and etcd; with
+                                                      --expire-watches, compact etcd first so every watch resumed
+                                                      after it is answered 410 Gone`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -44,13 +48,13 @@ func main() {
 		c := scheduler.NewSchedulerCommand()
 		c.SetArgs(args)
 		os.Exit(cli.Run(c))
-	case "up", "down", "status", "serve":
+	case "up", "down", "status", "serve", "restart-apiserver":
 		opts, err := parseOptions(cmd, args)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "controlplane %s: %v\n%s\n", cmd, err, usage)
 			os.Exit(2)
 		}
-		run := map[string]func(options) error{"up": up, "down": down, "status": status, "serve": serve}[cmd]
+		run := map[string]func(options) error{"up": up, "down": down, "status": status, "serve": serve, "restart-apiserver": restartAPIServer}[cmd]
 		if err := run(opts); err != nil {
 			fmt.Fprintf(os.Stderr, "controlplane %s: %v\n", cmd, err)
 			os.Exit(1)

@@ -16,9 +16,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -31,7 +33,13 @@ type state struct {
 	Issuer    string         `json:"issuer"`
 	Etcd      string         `json:"etcd"`
 	Children  map[string]int `json:"children"`
+	// Restarts counts kube-apiserver restarts asked for with `restart-apiserver` (SIGHUP), so the caller can wait
+	// for its own to finish.
+	Restarts int `json:"restarts"`
 }
+
+// restartRequest is the file `restart-apiserver` writes before SIGHUP: "expire-watches" compacts etcd first.
+func restartRequest(dir string) string { return filepath.Join(dir, "restart-request") }
 
 // controllers run by kube-controller-manager: garbage collection and namespace deletion (which envtest lacks),
 // the default ServiceAccount and kube-root-ca.crt in every namespace, and the workload controllers that turn a
@@ -84,18 +92,23 @@ func serve(o options) error {
 	st.Etcd = etcd.Clients[0].Addr().String()
 
 	exited := make(chan error, 3)
-	apiserver, err := startChild(o.state, "kube-apiserver", apiserverArgs(p, st, ports[0]), exited)
+	// kube-apiserver reports its exit apart from the others: a restart asked for is not a failure.
+	apiExited := make(chan error, 1)
+	apiserver, err := startChild(o.state, "kube-apiserver", apiserverArgs(p, st, ports[0]), apiExited)
 	if err != nil {
 		return err
 	}
-	defer terminate(apiserver)
+	defer func() { terminate(apiserver) }()
 	st.Children["kube-apiserver"] = apiserver.Process.Pid
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	client, err := adminHTTPClient(p)
 	if err != nil {
 		return err
 	}
-	if err := waitFor(ctx, exited, func() bool { return get(client, apiURL+"/readyz") == http.StatusOK }); err != nil {
+	if err := waitFor(ctx, apiExited, func() bool { return get(client, apiURL+"/readyz") == http.StatusOK }); err != nil {
 		return publishFailure(o.state, st, "kube-apiserver never became ready", err)
 	}
 
@@ -134,12 +147,44 @@ func serve(o options) error {
 	}
 	fmt.Printf("control plane ready: apiserver %s, etcd %s\n", apiURL, st.Etcd)
 
-	select {
-	case <-ctx.Done():
-		fmt.Println("stopping on signal")
-		return nil
-	case err := <-exited:
-		return publishFailure(o.state, st, "a component exited", err)
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("stopping on signal")
+			return nil
+		case err := <-exited:
+			return publishFailure(o.state, st, "a component exited", err)
+		case err := <-apiExited:
+			return publishFailure(o.state, st, "a component exited", err)
+		case <-hup:
+			// The same apiserver on the same port and etcd, as when a real control plane rolls its apiserver:
+			// clients see their connections dropped, then resume their watches from the versions they had.
+			req, _ := os.ReadFile(restartRequest(o.state))
+			_ = os.Remove(restartRequest(o.state))
+			terminate(apiserver)
+			<-apiExited
+			if strings.TrimSpace(string(req)) == "expire-watches" {
+				// Compacting to the newest revision makes every resourceVersion a client holds too old: each
+				// watch resumed after the restart is answered 410 Gone and must relist.
+				rev := etcd.Server.KV().Rev()
+				if _, err := etcd.Server.Compact(ctx, &etcdserverpb.CompactionRequest{Revision: rev, Physical: true}); err != nil {
+					return publishFailure(o.state, st, "etcd compaction before the restart failed", err)
+				}
+				fmt.Printf("etcd compacted to revision %d\n", rev)
+			}
+			if apiserver, err = startChild(o.state, "kube-apiserver", apiserverArgs(p, st, ports[0]), apiExited); err != nil {
+				return publishFailure(o.state, st, "kube-apiserver did not restart", err)
+			}
+			st.Children["kube-apiserver"] = apiserver.Process.Pid
+			if err := waitFor(ctx, apiExited, func() bool { return get(client, apiURL+"/readyz") == http.StatusOK }); err != nil {
+				return publishFailure(o.state, st, "kube-apiserver never became ready after a restart", err)
+			}
+			st.Restarts++
+			if err := writeState(o.state, st); err != nil {
+				return err
+			}
+			fmt.Printf("kube-apiserver restarted (%d)\n", st.Restarts)
+		}
 	}
 }
 
@@ -229,7 +274,8 @@ func startChild(dir, name string, args []string, exited chan<- error) (*exec.Cmd
 	if err != nil {
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dir, name+".log"))
+	// Appended to, so that a restarted apiserver's log follows the one before it.
+	log, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}

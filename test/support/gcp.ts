@@ -3,7 +3,7 @@
 // reads. The tests read with their own token, so the emulator's call log tells the operator's calls apart.
 import type { IssuerSource } from '../emulators/oidc/issuers.ts';
 import { startGcpEmulator } from '../emulators/gcp/server.ts';
-import type { Faults, LoggedCall, PolicyWrite } from '../emulators/gcp/state.ts';
+import type { Faults, GcpState, LoggedCall, PolicyWrite } from '../emulators/gcp/state.ts';
 import type { IssuedToken, WorkloadPool } from '../emulators/gcp/tokens.ts';
 import { OAuth2Client } from 'google-auth-library';
 import { createGcpPort } from '../../src/providers/gke-workload-identity/gcp-client.ts';
@@ -20,6 +20,8 @@ const TEST_TOKEN = 'keyless-test-reader';
 
 export interface GcpTestEmulator {
   endpoint: string;
+  /** The emulator's own state, in this process: for checks that read everything at once. */
+  state: GcpState;
   /** Real Google REST clients pointed at the emulator, authenticated as the test. */
   client: GcpPort;
   addProject(projectId: string, projectNumber: string): Promise<void>;
@@ -67,6 +69,7 @@ export async function startGcpTestEmulator(opts: { issuers?: IssuerSource[]; poo
   const client = createGcpPort(auth, call, { iam: root, cloudresourcemanager: root, storage: root, secretmanager: root, pubsub: root });
   return {
     endpoint,
+    state: emulator.state,
     client,
     addProject: async (projectId, projectNumber) => void (await adminCall('POST', 'projects', { projectId, projectNumber })),
     addBucket: async (name) => void (await adminCall('POST', 'buckets', { name })),
