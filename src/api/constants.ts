@@ -165,7 +165,7 @@ export const REASON = {
   Managed: 'Managed',
   /** An IAM OIDC provider for the issuer existed without this account's marker: used as it is, never changed. */
   ExistingProvider: 'ExistingProvider',
-  /** The existing IAM OIDC provider lacks the client ID sts.amazonaws.com, so STS refuses IRSA tokens for it. */
+  /** The IAM OIDC provider for the issuer lacks the client ID sts.amazonaws.com, so STS refuses IRSA tokens for it. */
   AudienceMissing: 'AudienceMissing',
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];

@@ -74,6 +74,16 @@ describe('the managed IAM OIDC provider (spec.aws.manageOidcProvider)', () => {
       assert.deepEqual((await iam.getOpenIDConnectProvider(ARN))?.tags, { ...OURS, team: 'platform', keep: 'me' });
     });
 
+    it('says its own provider lost sts.amazonaws.com, without editing its client IDs, and keeps it recorded', async () => {
+      const iam = new FakeIam();
+      iam.seedOidcProvider({ url: ISSUER, clientIds: ['my-app'], tags: OURS });
+      const out = await convergeOidcProviders(iam, anAccount({ manageOidcProvider: true }), ISSUER, context());
+      assert.deepEqual(iam.writes, []);
+      assert.deepEqual(out.record, [ARN]);
+      assert.equal(out.condition?.reason, 'AudienceMissing');
+      assert.match(out.condition?.message ?? '', /which Keyless created .* no longer accepts sts\.amazonaws\.com/);
+    });
+
     it('uses a provider created outside Keyless as it is: no write, no record, ExistingProvider', async () => {
       const iam = new FakeIam();
       iam.seedOidcProvider({ url: ISSUER, clientIds: ['sts.amazonaws.com', 'other'], thumbprints: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280'], tags: { owner: 'platform' } });

@@ -159,6 +159,16 @@ export async function convergeOidcProviders(iam: IamPort, account: CloudAccount,
     const claimed = await claim(iam, desired, issuer, marker, spec.tags ?? {});
     if (claimed.state === 'foreign') {
       condition = foreignCondition(claimed.provider, issuer, ctx, name);
+    } else if (!claimed.provider.clientIds.includes(AUDIENCE.irsa)) {
+      record.push(desired);
+      condition = {
+        type: ACCOUNT_CONDITION.oidcProviderManaged,
+        status: 'False',
+        reason: REASON.AudienceMissing,
+        message:
+          `IAM OIDC provider ${desired}, which Keyless created for issuer ${issuer}, no longer accepts ${AUDIENCE.irsa} (its client IDs: ${claimed.provider.clientIds.join(', ') || 'none'}): ` +
+          `AWS STS refuses every IRSA token for it. Keyless does not edit a provider's client IDs; add it back: aws iam add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn ${desired} --client-id ${AUDIENCE.irsa}.`,
+      };
     } else {
       record.push(desired);
       if (claimed.state === 'created') {
