@@ -24,10 +24,12 @@ import { AksWorkloadIdentityProvider } from './providers/aks-workload-identity/p
 import { checkAwsAccount } from './providers/aws/account-check.ts';
 import { iamDataCatalogue } from './providers/aws/action-catalogue.ts';
 import { awsClientCache } from './providers/aws/clients.ts';
+import { releaseOidcProviders } from './providers/aws/oidc-provider.ts';
 import { AwsProvider } from './providers/aws/provider.ts';
 import { checkGcpAccount } from './providers/gke-workload-identity/account-check.ts';
 import { gcpClientCache, gcpClientEnv } from './providers/gke-workload-identity/clients.ts';
 import { GkeWorkloadIdentityProvider } from './providers/gke-workload-identity/provider.ts';
+import { anonymousGet } from './providers/issuer/anonymous-get.ts';
 import { providerRegistry } from './providers/registry.ts';
 import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
 import { IDENTITY_INDEXERS } from './reconciler/indexes.ts';
@@ -88,7 +90,10 @@ async function main(): Promise<void> {
   const accountReconciler = new CloudAccountReconciler({
     accounts,
     identities,
-    checks: { aws: (account) => checkAwsAccount(aws(account), account), azure: (account) => checkAzureAccount(azure(account).msi, account), gcp: (account) => checkGcpAccount(gcp(account).gcp, account) },
+    checks: { aws: (account, ctx) => checkAwsAccount(aws(account), account, ctx), azure: (account) => checkAzureAccount(azure(account).msi, account), gcp: (account) => checkGcpAccount(gcp(account).gcp, account) },
+    releases: { aws: (account, ctx) => releaseOidcProviders(aws(account).iam, account, ctx) },
+    issuerGet: anonymousGet(),
+    cluster,
     kube,
     logger,
     verdictTtlMs: config.resyncMs / 2,

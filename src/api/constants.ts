@@ -30,6 +30,11 @@ export const MARKER = {
   cluster: 'keyless.dev/cluster',
   namespace: 'keyless.dev/namespace',
   name: 'keyless.dev/name',
+  /**
+   * On what Keyless creates for a CloudAccount itself (the opt-in IAM OIDC provider), next to `cluster`: the
+   * CloudAccount it belongs to. Cluster-scoped objects have no namespace.
+   */
+  cloudAccount: 'keyless.dev/cloud-account',
 } as const;
 
 /** Annotations a person puts on a WorkloadIdentity. */
@@ -73,6 +78,14 @@ export const CONDITION = {
   ready: 'Ready',
 } as const;
 export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
+
+/** CloudAccount conditions besides Ready. Neither is part of Ready: both warn, neither takes trust away. */
+export const ACCOUNT_CONDITION = {
+  /** Whether the issuer's discovery document and JWKS can be fetched anonymously, as the cloud fetches them. */
+  issuerReachable: 'IssuerReachable',
+  /** AWS, spec.aws.manageOidcProvider: whether Keyless manages the IAM OIDC provider for the issuer. */
+  oidcProviderManaged: 'OIDCProviderManaged',
+} as const;
 
 export const REASON = {
   // Success.
@@ -132,5 +145,27 @@ export const REASON = {
   TrustRejected: 'TrustRejected',
   /** The exchange failed for another reason; the message quotes the cloud. */
   ExchangeFailed: 'ExchangeFailed',
+  // IssuerReachable (CloudAccount).
+  /** The discovery document and the JWKS were fetched anonymously and agree with the configured issuer. */
+  Reachable: 'Reachable',
+  /** The issuer, or the jwks_uri its discovery document names, is not an https:// URL: clouds fetch only HTTPS. */
+  NotHttps: 'NotHttps',
+  /** `{issuer}/.well-known/openid-configuration` could not be fetched anonymously (network, TLS, HTTP status). */
+  DiscoveryUnreachable: 'DiscoveryUnreachable',
+  /** The discovery document is not a JSON object with a jwks_uri. */
+  DiscoveryInvalid: 'DiscoveryInvalid',
+  /** The discovery document's `issuer` is not exactly the configured issuer (a trailing slash counts). */
+  IssuerMismatch: 'IssuerMismatch',
+  /** The jwks_uri could not be fetched anonymously. */
+  JwksUnreachable: 'JwksUnreachable',
+  /** The JWKS is not a JSON Web Key Set with at least one key. */
+  JwksInvalid: 'JwksInvalid',
+  // OIDCProviderManaged (CloudAccount, AWS).
+  /** Keyless created the IAM OIDC provider for the issuer, tagged with its marker, and deletes it with the account. */
+  Managed: 'Managed',
+  /** An IAM OIDC provider for the issuer existed without this account's marker: used as it is, never changed. */
+  ExistingProvider: 'ExistingProvider',
+  /** The IAM OIDC provider for the issuer lacks the client ID sts.amazonaws.com, so STS refuses IRSA tokens for it. */
+  AudienceMissing: 'AudienceMissing',
 } as const;
 export type Reason = (typeof REASON)[keyof typeof REASON];

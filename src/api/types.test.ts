@@ -224,6 +224,7 @@ const cloudAccount: Complete<CloudAccount> = {
       roleNamePrefix: 'keyless-',
       permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/boundary',
       tags: { team: 'platform' },
+      manageOidcProvider: true,
     },
     gcp: { projectId: 'my-project', projectNumber: '123456789012', workloadPool: 'my-project.svc.id.goog', mechanism: 'ServiceAccount' },
     azure: {
@@ -273,6 +274,7 @@ const cloudAccount: Complete<CloudAccount> = {
     cloud: 'aws',
     issuer: 'https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE',
     oidcProviderArn: 'arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE',
+    managedTrust: { oidcProviderArns: ['arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE'] },
     identities: 1,
     conditions: [condition],
   },

@@ -139,6 +139,8 @@ export interface AwsCloudAccountSpec {
   roleNamePrefix?: string;
   permissionsBoundaryArn?: string;
   tags?: Record<string, string>;
+  /** Opt-in: create the IAM OIDC provider for the issuer when none exists, and delete it with the account. */
+  manageOidcProvider?: boolean;
 }
 
 export interface GcpCloudAccountSpec {
@@ -219,9 +221,17 @@ export interface CloudAccountStatus {
   issuer?: string;
   /** IRSA: the IAM OIDC identity provider that trusts this cluster's issuer. */
   oidcProviderArn?: string;
+  /** What Keyless created for the account's trust itself (opt-in) and deletes once nothing needs it. */
+  managedTrust?: ManagedTrust;
   /** WorkloadIdentities that reference this account. */
   identities?: number;
   conditions?: Condition[];
+}
+
+/** Cloud objects Keyless created for a CloudAccount's own trust, each carrying the account's ownership marker. */
+export interface ManagedTrust {
+  /** AWS: the IAM OIDC providers Keyless created (spec.aws.manageOidcProvider) and has not deleted yet. */
+  oidcProviderArns?: string[];
 }
 
 export interface CloudAccount {

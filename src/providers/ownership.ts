@@ -9,6 +9,14 @@ export function markerTags(owner: Pick<Owner, 'cluster' | 'namespace' | 'name'>)
   return { [MARKER.cluster]: owner.cluster, [MARKER.namespace]: owner.namespace, [MARKER.name]: owner.name };
 }
 
+/**
+ * The marker of what Keyless creates for a CloudAccount itself (the opt-in IAM OIDC provider): the cluster and the
+ * account, which is cluster-scoped.
+ */
+export function accountMarkerTags(cluster: string, account: string): Record<string, string> {
+  return { [MARKER.cluster]: cluster, [MARKER.cloudAccount]: account };
+}
+
 /** True when `tags` carry every key of `marker` with its value. */
 export function isOwned(tags: Record<string, string>, marker: Record<string, string>): boolean {
   return Object.entries(marker).every(([k, v]) => tags[k] === v);

@@ -5,7 +5,8 @@
 // tears down from the record alone — never from the spec of the moment.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Reason } from '../api/constants.ts';
-import type { CloudAccount, Cloud, ProvisionedRecord, WorkloadIdentitySpec, WorkloadIdentityStatus } from '../api/types.ts';
+import type { CloudAccount, Cloud, ManagedTrust, ProvisionedRecord, WorkloadIdentitySpec, WorkloadIdentityStatus } from '../api/types.ts';
+import type { ConditionInput } from '../domain/conditions.ts';
 
 /** The WorkloadIdentity a cloud object belongs to: the ownership marker and the ServiceAccount it trusts. */
 export interface Owner {
@@ -164,6 +165,13 @@ export interface PodCredentials {
   staleReason(pod: V1Pod, status: WorkloadIdentityStatus): string | undefined;
 }
 
+/** An Event on the CloudAccount for something a check or a release changed in the cloud. */
+export interface AccountEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
 /** What a cloud says about an account: whether this cluster's issuer is trusted there, and if not, the fix. */
 export interface AccountVerdict {
   ok: boolean;
@@ -171,7 +179,46 @@ export interface AccountVerdict {
   message: string;
   issuer?: string;
   oidcProviderArn?: string;
+  /**
+   * The cloud fetches `issuer`'s discovery document and JWKS itself to verify tokens (AWS STS for IRSA, Microsoft
+   * Entra ID), so Keyless checks they can be fetched anonymously (IssuerReachable). False or absent: the cloud does
+   * not (GKE's workload identity pool), and there is nothing to check.
+   */
+  issuerFetchedByCloud?: boolean;
+  /** status.managedTrust after this check; absent leaves it as it is. */
+  managedTrust?: ManagedTrust;
+  /** Conditions besides Ready that this cloud reports (OIDCProviderManaged); absent leaves them as they are. */
+  conditions?: ConditionInput[];
+  /** What the check changed in the cloud, for Events. */
+  events?: AccountEvent[];
 }
 
-/** One check per cloud; a cloud without one is reported as unsupported. Throws CloudError on cloud failures. */
-export type AccountCheck = (account: CloudAccount) => Promise<AccountVerdict>;
+/** What a CloudAccount check or release may need to know beyond the account itself. */
+export interface AccountContext {
+  /** The ownership marker value for this cluster. */
+  cluster: string;
+  /** How many WorkloadIdentities reference the account. */
+  identities: number;
+  /** The cluster's other CloudAccounts: what they trust through is not this account's alone to delete. */
+  others: readonly CloudAccount[];
+}
+
+/**
+ * One check per cloud; a cloud without one is reported as unsupported. Throws CloudError on cloud failures. Where the
+ * account opts in (spec.aws.manageOidcProvider), it also creates what the trust needs and releases what it no
+ * longer asks for.
+ */
+export type AccountCheck = (account: CloudAccount, ctx: AccountContext) => Promise<AccountVerdict>;
+
+/** Whether what Keyless created for an account's own trust is gone; `message` says what it waits for when not. */
+export interface AccountReleased {
+  complete: boolean;
+  message: string;
+  events: AccountEvent[];
+}
+
+/**
+ * Deletes what Keyless created for a CloudAccount's own trust (status.managedTrust, and what carries its marker)
+ * before the account's finalizer comes off, once nothing needs it any more. Throws CloudError on cloud failures.
+ */
+export type AccountRelease = (account: CloudAccount, ctx: AccountContext) => Promise<AccountReleased>;

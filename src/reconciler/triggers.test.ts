@@ -97,6 +97,16 @@ describe('wireTriggers', () => {
     assert.deepEqual(recounts, ['now prod'], 'the account finalizer waits for this count');
   });
 
+  it('reconciles the accounts that keep an IAM OIDC provider they created, or wait to be deleted, when another account goes', () => {
+    const account = (name: string, extra: Partial<CloudAccount> = {}): CloudAccount => ({ apiVersion: 'keyless.dev/v1alpha1', kind: 'CloudAccount', metadata: { name }, spec: {}, ...extra });
+    accounts.objects.set('/keeper', account('keeper', { status: { managedTrust: { oidcProviderArns: ['arn:aws:iam::123456789012:oidc-provider/x'] } } }));
+    accounts.objects.set('/leaving', account('leaving', { metadata: { name: 'leaving', deletionTimestamp: new Date() } }));
+    accounts.objects.set('/plain', account('plain'));
+    recounts = [];
+    accounts.delete(account('team-b'));
+    assert.deepEqual(recounts.sort(), ['now keeper', 'now leaving', 'now team-b']);
+  });
+
   it('does not reconcile again when the only change is the finalizer the operator just added', () => {
     identities.set(identity({ finalizers: [FINALIZER] }));
     assert.deepEqual(enqueued, []);

@@ -120,9 +120,18 @@ export function wireTriggers(opts: {
     identitiesOf(BY_SERVICE_ACCOUNT, serviceAccountKey(obj.metadata.namespace, obj.spec.serviceAccountName));
   });
 
+  // An account that keeps an IAM OIDC provider it created (or waits to delete it) while another account trusts through
+  // it looks again when any other account changes its issuer or provider, or goes.
+  const waitingOnOthers = (changed: string) => {
+    for (const other of accounts.list()) {
+      if (other.metadata.name === changed) continue;
+      if (other.metadata.deletionTimestamp || other.status?.managedTrust?.oidcProviderArns?.length) accountController.enqueue(objectKey(other));
+    }
+  };
   const ca = onMeaningfulChange(accountFingerprint, (obj: CloudAccount) => {
     accountController.enqueue(objectKey(obj));
     identitiesOf(BY_CLOUD_ACCOUNT, obj.metadata.name);
+    waitingOnOthers(obj.metadata.name);
   });
   accounts.onChange(ca.changed);
   accounts.onDelete(ca.deleted);

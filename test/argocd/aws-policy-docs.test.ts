@@ -56,7 +56,7 @@ function decide(policy: PolicyDocument, action: string, resource: string, contex
 }
 
 /** How the operator uses each IAM call, and so what the policy must allow it on. */
-const USE: Record<string, 'read' | 'list-all' | 'create' | 'owned' | 'instance-profile'> = {
+const USE: Record<string, 'read' | 'list-all' | 'create' | 'owned' | 'instance-profile' | 'oidc-read' | 'oidc-create' | 'oidc-owned'> = {
   GetRole: 'read',
   GetRolePolicy: 'read',
   ListRolePolicies: 'read',
@@ -77,7 +77,14 @@ const USE: Record<string, 'read' | 'list-all' | 'create' | 'owned' | 'instance-p
   DeleteRolePermissionsBoundary: 'owned',
   DeleteRole: 'owned',
   RemoveRoleFromInstanceProfile: 'instance-profile',
+  // spec.aws.manageOidcProvider: the IAM OIDC provider of a CloudAccount.
+  GetOpenIDConnectProvider: 'oidc-read',
+  CreateOpenIDConnectProvider: 'oidc-create',
+  TagOpenIDConnectProvider: 'oidc-owned',
+  DeleteOpenIDConnectProvider: 'oidc-owned',
 };
+
+const OIDC_PROVIDER = `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.example.com/prod-use1`;
 
 const iamCalls = [...readFileSync(path.join(root, 'src/providers/aws/iam-client.ts'), 'utf8').matchAll(/new (\w+)Command\(/g)].map((m) => m[1] ?? '');
 
@@ -116,12 +123,36 @@ describe('the operator IAM policy in docs/aws-irsa.md', () => {
         case 'instance-profile':
           assert.equal(decide(base, action, `arn:aws:iam::${ACCOUNT}:instance-profile/web`), 'Allowed');
           break;
+        case 'oidc-read':
+          assert.equal(decide(base, action, OIDC_PROVIDER), 'Allowed', 'any provider, owned or not (to tell ExistingProvider)');
+          assert.equal(decide(base, action, ROLE), 'ImplicitlyDenied', 'nothing but OIDC providers');
+          break;
+        case 'oidc-create':
+          assert.equal(decide(base, action, OIDC_PROVIDER, { 'aws:RequestTag/keyless.dev/cluster': CLUSTER }), 'Allowed', 'with our marker');
+          assert.equal(decide(base, action, OIDC_PROVIDER, { 'aws:RequestTag/keyless.dev/cluster': 'another-cluster' }), 'ImplicitlyDenied', 'with another cluster\'s marker');
+          assert.equal(decide(base, action, OIDC_PROVIDER), 'ImplicitlyDenied', 'without a marker');
+          break;
+        case 'oidc-owned':
+          assert.equal(decide(base, action, OIDC_PROVIDER, ours), 'Allowed', 'on a provider this cluster owns');
+          assert.equal(decide(base, action, OIDC_PROVIDER, theirs), 'ImplicitlyDenied', 'on another cluster\'s provider');
+          assert.equal(decide(base, action, OIDC_PROVIDER), 'ImplicitlyDenied', 'on an untagged provider');
+          break;
       }
     });
   }
 
   it('tags a role on creation with our marker (CreateRole with Tags also authorizes iam:TagRole)', () => {
     assert.equal(decide(base, 'iam:TagRole', ROLE, { 'aws:RequestTag/keyless.dev/cluster': CLUSTER }), 'Allowed');
+  });
+
+  it('tags an OIDC provider on creation with our marker (CreateOpenIDConnectProvider with Tags also authorizes iam:TagOpenIDConnectProvider)', () => {
+    assert.equal(decide(base, 'iam:TagOpenIDConnectProvider', OIDC_PROVIDER, { 'aws:RequestTag/keyless.dev/cluster': CLUSTER }), 'Allowed');
+  });
+
+  it('never edits an OIDC provider\'s audiences or thumbprints, nor removes its tags', () => {
+    for (const action of ['iam:AddClientIDToOpenIDConnectProvider', 'iam:RemoveClientIDFromOpenIDConnectProvider', 'iam:UpdateOpenIDConnectProviderThumbprint', 'iam:UntagOpenIDConnectProvider']) {
+      assert.equal(decide(base, action, OIDC_PROVIDER, ours), 'ImplicitlyDenied', action);
+    }
   });
 
   it('lets the operator discover the issuer of its own EKS cluster only', () => {
@@ -162,8 +193,9 @@ describe('the permissions-boundary variant in docs/aws-irsa.md', () => {
     for (const call of iamCalls) {
       const use = USE[call];
       if (call === 'DeleteRolePermissionsBoundary' || call === 'CreateRole') continue;
-      const resource = use === 'instance-profile' ? `arn:aws:iam::${ACCOUNT}:instance-profile/web` : use === 'list-all' ? '*' : ROLE;
-      assert.equal(decide(hardened, `iam:${call}`, resource, { ...ours, ...withBoundary }), 'Allowed', call);
+      const resource = use === 'instance-profile' ? `arn:aws:iam::${ACCOUNT}:instance-profile/web` : use === 'list-all' ? '*' : use?.startsWith('oidc-') ? OIDC_PROVIDER : ROLE;
+      const tags = use === 'oidc-create' ? { 'aws:RequestTag/keyless.dev/cluster': CLUSTER } : ours;
+      assert.equal(decide(hardened, `iam:${call}`, resource, { ...tags, ...withBoundary }), 'Allowed', call);
     }
   });
 });

@@ -173,6 +173,8 @@ const rejections: Rejection[] = [
   { what: 'an AWS region that is not a region code', base: awsAccount, changes: { 'spec.aws.region': 'US East' }, message: 'region must be an AWS region code' },
   { what: 'a PodIdentity default without clusterName', base: awsAccount, changes: { 'spec.aws.mechanism': 'PodIdentity' }, message: 'clusterName is required when mechanism is PodIdentity' },
   { what: 'an AWS oidcIssuer over plain http', base: awsAccount, changes: { 'spec.aws.oidcIssuer': 'http://oidc.example.com' }, message: 'oidcIssuer must be an https:// URL' },
+  { what: 'manageOidcProvider without an issuer to create the provider for', base: awsAccount, changes: { 'spec.aws.manageOidcProvider': true }, message: 'manageOidcProvider needs oidcIssuer or clusterName' },
+  { what: 'manageOidcProvider with an empty oidcIssuer and no clusterName', base: awsAccount, changes: { 'spec.aws.manageOidcProvider': true, 'spec.aws.oidcIssuer': '' }, message: 'manageOidcProvider needs oidcIssuer or clusterName' },
   { what: 'a rolePath that does not start and end with /', base: awsAccount, changes: { 'spec.aws.rolePath': 'keyless' }, message: 'rolePath must start and end with /' },
   { what: 'a roleNamePrefix longer than 32 characters', base: awsAccount, changes: { 'spec.aws.roleNamePrefix': 'k'.repeat(33) }, message: 'spec.aws.roleNamePrefix: Too long' },
   { what: 'a roleNamePrefix with characters IAM rejects', base: awsAccount, changes: { 'spec.aws.roleNamePrefix': 'team/' }, message: 'roleNamePrefix may contain only' },
@@ -301,6 +303,13 @@ describe('keyless.dev CRDs', () => {
       aws: { accountId: '123456789012', region: 'us-east-1', rolePath: '/keyless/', roleNamePrefix: 'keyless-', mechanism: 'IRSA' },
       deletionPolicy: 'Delete',
     });
+  });
+
+  it('accepts manageOidcProvider with an oidcIssuer or a clusterName to find the issuer, and leaves it unset by default', async () => {
+    await create(edited(awsAccount, { 'spec.aws.manageOidcProvider': true, 'spec.aws.oidcIssuer': 'https://oidc.example.com/cluster-1' }), 'managed-issuer', 'All');
+    await create(edited(awsAccount, { 'spec.aws.manageOidcProvider': true, 'spec.aws.clusterName': 'prod-use1' }), 'managed-cluster', 'All');
+    await create(edited(awsAccount, { 'spec.aws.manageOidcProvider': false }), 'unmanaged', 'All');
+    assert.equal((await create(awsAccount, 'managed-default', 'All')).spec.aws?.manageOidcProvider, undefined);
   });
 
   it('fills in the GCP and Azure CloudAccount defaults', async () => {

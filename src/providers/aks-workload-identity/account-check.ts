@@ -20,6 +20,7 @@ export async function checkAzureAccount(msi: SharedMsiPort, account: CloudAccoun
         ok: false,
         reason: REASON.ResourceGroupNotFound,
         issuer,
+        issuerFetchedByCloud: true,
         message: `Azure says ${where} does not exist (${err.code}). Create it (az group create --subscription ${spec.subscriptionId} --name ${spec.resourceGroup} --location ${spec.location}) or fix spec.azure.subscriptionId and spec.azure.resourceGroup.`,
       };
     }
@@ -28,6 +29,7 @@ export async function checkAzureAccount(msi: SharedMsiPort, account: CloudAccoun
         ok: false,
         reason: REASON.CloudRejected,
         issuer,
+        issuerFetchedByCloud: true,
         message: `The operator's Azure identity may not list managed identities in ${where} (${err.code}). Grant it Managed Identity Contributor on that resource group, Reader on the subscription, and Role Based Access Control Administrator on the scopes WorkloadIdentities assign roles at.`,
       };
     }
@@ -37,6 +39,8 @@ export async function checkAzureAccount(msi: SharedMsiPort, account: CloudAccoun
     ok: true,
     reason: REASON.Ready,
     issuer,
+    // Entra ID fetches the issuer's discovery document and JWKS for every exchange of a federated credential.
+    issuerFetchedByCloud: true,
     message: `Managed identities are created in ${where} (${spec.location}); their federated credentials trust issuer ${issuer}, which must be this AKS cluster's OIDC issuer (az aks show --query oidcIssuerProfile.issuerUrl).`,
   };
 }

@@ -227,6 +227,11 @@ function recordingWrites(iam: IamPort, wrote: (roleName: string) => void): IamPo
     getAccountAuthorizationDetails: (page) => iam.getAccountAuthorizationDetails(page),
     listRoles: (pathPrefix, page) => iam.listRoles(pathPrefix, page),
     listOpenIDConnectProviders: () => iam.listOpenIDConnectProviders(),
+    // OIDC providers are not roles: nothing for the snapshot to distrust.
+    getOpenIDConnectProvider: (arn) => iam.getOpenIDConnectProvider(arn),
+    createOpenIDConnectProvider: (input) => iam.createOpenIDConnectProvider(input),
+    tagOpenIDConnectProvider: (arn, tags) => iam.tagOpenIDConnectProvider(arn, tags),
+    deleteOpenIDConnectProvider: (arn) => iam.deleteOpenIDConnectProvider(arn),
     createRole: (input: CreateRoleInput) => write(input.name, () => iam.createRole(input)),
     updateAssumeRolePolicy: (roleName, policy) => write(roleName, () => iam.updateAssumeRolePolicy(roleName, policy)),
     updateRole: (roleName, update) => write(roleName, () => iam.updateRole(roleName, update)),

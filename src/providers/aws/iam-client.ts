@@ -2,12 +2,15 @@
 // (AWS_ENDPOINT_URL_IAM points it at an emulator); calls go through the account's rate limiter, deadline and metrics.
 import {
   AttachRolePolicyCommand,
+  CreateOpenIDConnectProviderCommand,
   CreateRoleCommand,
+  DeleteOpenIDConnectProviderCommand,
   DeleteRoleCommand,
   DeleteRolePermissionsBoundaryCommand,
   DeleteRolePolicyCommand,
   DetachRolePolicyCommand,
   GetAccountAuthorizationDetailsCommand,
+  GetOpenIDConnectProviderCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
   type IAMClient,
@@ -19,6 +22,7 @@ import {
   PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
   RemoveRoleFromInstanceProfileCommand,
+  TagOpenIDConnectProviderCommand,
   TagRoleCommand,
   UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
@@ -30,6 +34,14 @@ import { orUndefined } from '../cloud-error.ts';
 import type { IamListedRole, IamPage, IamPort, IamRole, IamRoleDetail } from './iam-port.ts';
 import { parseIamDocument } from './policy-document.ts';
 
+function tagList(tags: Record<string, string>) {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+function tagMap(tags: { Key?: string | undefined; Value?: string | undefined }[] | undefined): Record<string, string> {
+  return Object.fromEntries((tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+}
+
 function names(role: Pick<RoleDetail, 'RoleName' | 'Arn' | 'Path'>) {
   return { name: role.RoleName ?? '', arn: role.Arn ?? '', path: role.Path ?? '/' };
 }
@@ -39,7 +51,7 @@ function trustAndMarks(role: Pick<RoleDetail, 'AssumeRolePolicyDocument' | 'Perm
   return {
     trustPolicy: role.AssumeRolePolicyDocument ? parseIamDocument(role.AssumeRolePolicyDocument) : undefined,
     ...(role.PermissionsBoundary?.PermissionsBoundaryArn ? { permissionsBoundaryArn: role.PermissionsBoundary.PermissionsBoundaryArn } : {}),
-    tags: Object.fromEntries((role.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
+    tags: tagMap(role.Tags),
   };
 }
 
@@ -103,7 +115,7 @@ export function createIamPort(client: IAMClient, call: CloudCall): IamPort {
             Description: input.description,
             MaxSessionDuration: input.maxSessionDuration,
             ...(input.permissionsBoundaryArn ? { PermissionsBoundary: input.permissionsBoundaryArn } : {}),
-            Tags: Object.entries(input.tags).map(([Key, Value]) => ({ Key, Value })),
+            Tags: tagList(input.tags),
           }),
           { abortSignal },
         ),
@@ -126,7 +138,7 @@ export function createIamPort(client: IAMClient, call: CloudCall): IamPort {
       await ignoreNotFound(call('DeleteRolePermissionsBoundary', (abortSignal) => send(new DeleteRolePermissionsBoundaryCommand({ RoleName: roleName }), { abortSignal })));
     },
     async tagRole(roleName, tags) {
-      await call('TagRole', (abortSignal) => send(new TagRoleCommand({ RoleName: roleName, Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }), { abortSignal }));
+      await call('TagRole', (abortSignal) => send(new TagRoleCommand({ RoleName: roleName, Tags: tagList(tags) }), { abortSignal }));
     },
     async listRolePolicies(roleName) {
       return paginate(async (Marker) => {
@@ -191,6 +203,32 @@ export function createIamPort(client: IAMClient, call: CloudCall): IamPort {
     async listOpenIDConnectProviders() {
       const out = await call('ListOpenIDConnectProviders', (abortSignal) => send(new ListOpenIDConnectProvidersCommand({}), { abortSignal }));
       return (out.OpenIDConnectProviderList ?? []).map((p) => p.Arn ?? '');
+    },
+    // https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetOpenIDConnectProvider.html: Url (without https://),
+    // ClientIDList, ThumbprintList and Tags in one read; NoSuchEntity when there is none.
+    async getOpenIDConnectProvider(arn) {
+      const out = await orUndefined(call('GetOpenIDConnectProvider', (abortSignal) => send(new GetOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }), { abortSignal })));
+      if (!out) return undefined;
+      return { arn, url: out.Url ?? '', clientIds: out.ClientIDList ?? [], thumbprints: out.ThumbprintList ?? [], tags: tagMap(out.Tags) };
+    },
+    // No ThumbprintList. The CreateOpenIDConnectProvider reference
+    // (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html) says it is optional:
+    // "If it is not included, IAM will retrieve and use the top intermediate certificate authority (CA) thumbprint of
+    // the OpenID Connect identity provider server certificate", and that AWS verifies the JWKS endpoint's TLS
+    // certificate against its own library of trusted root CAs, using thumbprints only for a certificate none of them
+    // signed. A thumbprint computed from where the operator runs (behind a proxy, say) could only be wrong.
+    async createOpenIDConnectProvider(input) {
+      const out = await call('CreateOpenIDConnectProvider', (abortSignal) =>
+        send(new CreateOpenIDConnectProviderCommand({ Url: input.url, ClientIDList: input.clientIds, Tags: tagList(input.tags) }), { abortSignal }),
+      );
+      if (!out.OpenIDConnectProviderArn) throw new Error('CreateOpenIDConnectProvider returned no ARN');
+      return out.OpenIDConnectProviderArn;
+    },
+    async tagOpenIDConnectProvider(arn, tags) {
+      await call('TagOpenIDConnectProvider', (abortSignal) => send(new TagOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn, Tags: tagList(tags) }), { abortSignal }));
+    },
+    async deleteOpenIDConnectProvider(arn) {
+      await ignoreNotFound(call('DeleteOpenIDConnectProvider', (abortSignal) => send(new DeleteOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }), { abortSignal })));
     },
   };
 }

@@ -56,6 +56,24 @@ export interface CreateRoleInput {
   tags: Record<string, string>;
 }
 
+/** An IAM OIDC identity provider as GetOpenIDConnectProvider describes it. */
+export interface IamOidcProvider {
+  arn: string;
+  /** The issuer as IAM stores it: without https://. */
+  url: string;
+  /** The audiences it accepts (IRSA needs sts.amazonaws.com). */
+  clientIds: string[];
+  thumbprints: string[];
+  tags: Record<string, string>;
+}
+
+export interface CreateOidcProviderInput {
+  /** The issuer URL, https:// included. */
+  url: string;
+  clientIds: string[];
+  tags: Record<string, string>;
+}
+
 export interface IamPort {
   getRole(name: string): Promise<IamRole | undefined>;
   createRole(input: CreateRoleInput): Promise<IamRole>;
@@ -81,4 +99,9 @@ export interface IamPort {
   listRoles(pathPrefix: string, page: IamPageRequest): Promise<IamPage<IamListedRole>>;
   /** ARNs of the account's IAM OIDC identity providers. */
   listOpenIDConnectProviders(): Promise<string[]>;
+  getOpenIDConnectProvider(arn: string): Promise<IamOidcProvider | undefined>;
+  /** Creates the provider and returns its ARN. */
+  createOpenIDConnectProvider(input: CreateOidcProviderInput): Promise<string>;
+  tagOpenIDConnectProvider(arn: string, tags: Record<string, string>): Promise<void>;
+  deleteOpenIDConnectProvider(arn: string): Promise<void>;
 }

@@ -2,7 +2,7 @@
 // policies are attached, not-found semantics, MaxItems/Marker paging) without a network. Integration tests use moto
 // instead.
 import { CloudError } from '../../cloud-error.ts';
-import type { CreateRoleInput, IamListedRole, IamPage, IamPageRequest, IamPort, IamRole, IamRoleDetail } from '../iam-port.ts';
+import type { CreateOidcProviderInput, CreateRoleInput, IamListedRole, IamOidcProvider, IamPage, IamPageRequest, IamPort, IamRole, IamRoleDetail } from '../iam-port.ts';
 
 interface StoredRole extends IamRole {
   inline: Map<string, unknown>;
@@ -26,7 +26,9 @@ function asRole(role: StoredRole): IamRole {
 
 export class FakeIam implements IamPort {
   readonly roles = new Map<string, StoredRole>();
+  /** The account's OIDC provider ARNs; one pushed here without `seedOidcProvider` accepts sts.amazonaws.com, untagged. */
   readonly oidcProviders: string[] = [];
+  readonly #oidcDetails = new Map<string, IamOidcProvider>();
   /** Every mutating call, in order, as `Operation:roleName`. */
   readonly writes: string[] = [];
   readonly accountId: string;
@@ -199,5 +201,44 @@ export class FakeIam implements IamPort {
 
   async listOpenIDConnectProviders(): Promise<string[]> {
     return [...this.oidcProviders];
+  }
+
+  /** Test helper: an OIDC provider created outside Keyless (or by another CloudAccount). */
+  seedOidcProvider(provider: Omit<IamOidcProvider, 'arn' | 'thumbprints'> & { thumbprints?: string[] }): string {
+    const arn = `arn:aws:iam::${this.accountId}:oidc-provider/${provider.url.replace(/^https:\/\//, '')}`;
+    this.oidcProviders.push(arn);
+    this.#oidcDetails.set(arn, { thumbprints: [], ...structuredClone(provider), arn, url: provider.url.replace(/^https:\/\//, '') });
+    return arn;
+  }
+
+  async getOpenIDConnectProvider(arn: string): Promise<IamOidcProvider | undefined> {
+    if (!this.oidcProviders.includes(arn)) return undefined;
+    const detail = this.#oidcDetails.get(arn) ?? { arn, url: arn.replace(/^arn:[^:]+:iam::\d+:oidc-provider\//, ''), clientIds: ['sts.amazonaws.com'], thumbprints: [], tags: {} };
+    return structuredClone(detail);
+  }
+
+  async createOpenIDConnectProvider(input: CreateOidcProviderInput): Promise<string> {
+    const url = input.url.replace(/^https:\/\//, '');
+    const arn = `arn:aws:iam::${this.accountId}:oidc-provider/${url}`;
+    if (this.oidcProviders.includes(arn)) throw new CloudError('alreadyExists', 'EntityAlreadyExists', 'CreateOpenIDConnectProvider', `Provider with url ${input.url} already exists.`);
+    this.#write('CreateOpenIDConnectProvider', arn);
+    this.oidcProviders.push(arn);
+    this.#oidcDetails.set(arn, { arn, url, clientIds: [...input.clientIds], thumbprints: [], tags: { ...input.tags } });
+    return arn;
+  }
+
+  async tagOpenIDConnectProvider(arn: string, tags: Record<string, string>): Promise<void> {
+    const detail = await this.getOpenIDConnectProvider(arn);
+    if (!detail) throw new CloudError('notFound', 'NoSuchEntity', 'TagOpenIDConnectProvider', `OpenIDConnect Provider not found for arn ${arn}`);
+    this.#write('TagOpenIDConnectProvider', arn);
+    this.#oidcDetails.set(arn, { ...detail, tags: { ...detail.tags, ...tags } });
+  }
+
+  async deleteOpenIDConnectProvider(arn: string): Promise<void> {
+    const i = this.oidcProviders.indexOf(arn);
+    if (i < 0) return;
+    this.#write('DeleteOpenIDConnectProvider', arn);
+    this.oidcProviders.splice(i, 1);
+    this.#oidcDetails.delete(arn);
   }
 }
