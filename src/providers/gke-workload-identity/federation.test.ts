@@ -81,6 +81,7 @@ describe('the external_account credential configuration', () => {
   it('exchanges the projected token at STS and impersonates the Google service account', () => {
     const email = 'bookstore-catalog-1234abcd@my-project.iam.gserviceaccount.com';
     assert.deepEqual(credentialConfiguration({ name: NAME }, GOOGLE_EXCHANGE_URLS, email), {
+      universe_domain: 'googleapis.com',
       type: 'external_account',
       audience: `//iam.googleapis.com/${NAME}`,
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',

@@ -119,6 +119,8 @@ export const GOOGLE_EXCHANGE_URLS: ExchangeUrls = { sts: 'https://sts.googleapis
  */
 export function credentialConfiguration(provider: Pick<FederationProvider, 'name'>, urls: ExchangeUrls, impersonate: string | undefined): Record<string, unknown> {
   return {
+    // What `gcloud iam workload-identity-pools create-cred-config` writes (gcloud 528), field for field.
+    universe_domain: 'googleapis.com',
     type: 'external_account',
     audience: stsAudience(provider),
     subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',

@@ -82,6 +82,7 @@ describe('GkeWorkloadIdentityProvider through Workload Identity Federation, Serv
     const email = result.status.gcp?.serviceAccountEmail ?? '';
     assert.equal(result.configMap?.name, 'catalog-gcp-credentials');
     assert.deepEqual(configuration(result.configMap?.data), {
+      universe_domain: 'googleapis.com',
       type: 'external_account',
       audience: `//iam.googleapis.com/${PROVIDER}`,
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
