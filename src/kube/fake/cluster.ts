@@ -213,8 +213,9 @@ export class FakeCluster implements KubePort {
     this.#accounts.delete(name);
   }
 
-  putNamespace(name: string, labels: Record<string, string> = {}): void {
-    this.#namespaces.set(name, { metadata: { name, labels } });
+  /** A namespace with these labels; `terminating`: its deletion has begun (the namespace controller empties it). */
+  putNamespace(name: string, labels: Record<string, string> = {}, terminating = false): void {
+    this.#namespaces.set(name, { metadata: { name, labels, ...(terminating ? { deletionTimestamp: new Date(Date.UTC(2026, 0, 1)) } : {}) } });
   }
 
   createServiceAccount(namespace: string, name: string): void {

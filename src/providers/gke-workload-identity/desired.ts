@@ -149,7 +149,7 @@ export function desiredGke(ctx: IdentityContext, mode: GcpMechanism, urls: Excha
   if (federation) {
     const configMap = credentialConfigMapName(ctx.cluster, ctx.namespace, ctx.name);
     const audience = tokenAudience(federation);
-    credentials = { configMap, data: credentialConfigMapData(credentialConfiguration(federation, urls, gsa?.email)), audience, hint: podMountHint(configMap, audience) };
+    credentials = { configMap, data: credentialConfigMapData(credentialConfiguration(federation, urls, gsa?.email)), audience, hint: podMountHint(configMap, audience, account.projectId) };
   }
   return {
     mode,

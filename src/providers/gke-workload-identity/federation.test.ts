@@ -106,8 +106,8 @@ describe('the external_account credential configuration', () => {
     const data = credentialConfigMapData({ type: 'external_account' });
     assert.deepEqual(Object.keys(data), ['credential-configuration.json']);
     assert.deepEqual(JSON.parse(data['credential-configuration.json'] ?? ''), { type: 'external_account' });
-    const hint = podMountHint('catalog-gcp-credentials', tokenAudience({ name: NAME }));
-    assert.match(hint, /GOOGLE_APPLICATION_CREDENTIALS=\/var\/run\/secrets\/keyless\.dev\/gcp\/credential-configuration\.json/);
+    const hint = podMountHint('catalog-gcp-credentials', tokenAudience({ name: NAME }), 'my-project');
+    assert.match(hint, /GOOGLE_APPLICATION_CREDENTIALS=\/var\/run\/secrets\/keyless\.dev\/gcp\/credential-configuration\.json and GOOGLE_CLOUD_PROJECT=my-project\.$/);
     assert.match(hint, new RegExp(`audience: https://iam\\.googleapis\\.com/${NAME.replace(/\//g, '\\/')}`));
   });
 });

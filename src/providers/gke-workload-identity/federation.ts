@@ -135,11 +135,16 @@ export function credentialConfigMapData(configuration: Record<string, unknown>):
   return { [POD_CREDENTIALS.configurationKey]: `${JSON.stringify(configuration, null, 2)}\n` };
 }
 
-/** What a pod spec needs, in one sentence of YAML-ish fragments, for the ServiceAccountReady message. */
-export function podMountHint(configMap: string, audience: string): string {
+/**
+ * What a pod spec needs, in one sentence of YAML-ish fragments, for the ServiceAccountReady message. GOOGLE_CLOUD_PROJECT
+ * spares the client libraries a lookup: without it, google-auth-library resolves the project number of the audience
+ * through Resource Manager with the pod's own token (GoogleAuth.getClient), which fails unless the identity also holds
+ * resourcemanager.projects.get.
+ */
+export function podMountHint(configMap: string, audience: string, projectId: string): string {
   return (
     `Pods need (no webhook adds it): a projected volume ${POD_CREDENTIALS.volume} with sources serviceAccountToken {audience: ${audience}, ` +
     `expirationSeconds: ${POD_CREDENTIALS.expirationSeconds}, path: ${POD_CREDENTIALS.tokenPath}} and configMap {name: ${configMap}}, ` +
-    `mounted read-only at ${POD_CREDENTIALS.mountPath}, and the environment variable GOOGLE_APPLICATION_CREDENTIALS=${CREDENTIALS_FILE}.`
+    `mounted read-only at ${POD_CREDENTIALS.mountPath}, and the environment variables GOOGLE_APPLICATION_CREDENTIALS=${CREDENTIALS_FILE} and GOOGLE_CLOUD_PROJECT=${projectId}.`
   );
 }

@@ -125,6 +125,18 @@ describe('the credential configuration ConfigMap of a federated GCP identity', (
     assert.deepEqual(h.cluster.configMap('shop', CM)?.data, { mine: 'yes' }, 'revocation leaves the foreign ConfigMap too');
   });
 
+  it('is not recreated in a namespace that is being deleted', async () => {
+    h.cluster.applyIdentity(federated().build());
+    await h.settle(KEY);
+    h.cluster.putNamespace('shop', {}, true);
+    h.cluster.removeConfigMap('shop', CM);
+    h.cluster.writes.length = 0;
+    await h.reconcile(KEY);
+    assert.equal(h.cluster.configMap('shop', CM), undefined);
+    assert.deepEqual(h.cluster.writes.filter((w) => w.includes('configmaps')), []);
+    assert.equal(condition(h.cluster.identity(KEY), 'ServiceAccountReady')?.reason, REASON.Deleting);
+  });
+
   it('is deleted with the WorkloadIdentity, before the cloud objects go', async () => {
     h.cluster.applyIdentity(federated().build());
     await h.settle(KEY);

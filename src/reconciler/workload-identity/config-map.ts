@@ -87,6 +87,10 @@ export async function publishConfigMap(
     };
   }
   const labels = { ...(existing?.metadata?.labels ?? {}), ...marker };
+  // The namespace controller deletes the ConfigMap with everything else, and refuses new objects: nothing to repair.
+  if (!existing && d.namespaces.get(namespace)?.metadata?.deletionTimestamp) {
+    return { ok: false, reason: REASON.Deleting, message: `Namespace ${namespace} is being deleted, so Keyless writes no ConfigMap ${wanted.name} into it.` };
+  }
   if (!existing) {
     await d.kube.createConfigMap({ metadata: { name: wanted.name, namespace, labels, ownerReferences: [ownerReference(wi)] }, data: wanted.data });
   } else if (!sameData(existing.data, wanted.data) || !ownedBy(existing, wi)) {
