@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CloudAccount, GcpMechanism } from '../../api/types.ts';
 import { converge, revokeIntended } from '../fake/contract.ts';
+import { accountForRecord } from '../registry.ts';
 import { fakeToken } from '../fake/token.ts';
 import type { IdentityContext } from '../types.ts';
 import { checkGcpAccount } from './account-check.ts';
@@ -166,6 +167,12 @@ describe('GkeWorkloadIdentityProvider records across the GKE and federation pool
     assert.equal(p.continues(record, gke), false, 'GKE’s pool names other members');
     const gkeRecord = (await converge(provider('DirectPrincipal', world()), gke)).record;
     assert.equal(p.continues(gkeRecord, context()), false);
+  });
+
+  it('rebuilds a federated account from the record once the CloudAccount is gone', async () => {
+    const { record } = await converge(provider('DirectPrincipal', world()), context());
+    const rebuilt = accountForRecord({ cloud: 'gcp', cloudAccount: 'prod-gcp', mechanism: 'DirectPrincipal', ...record }, undefined);
+    assert.deepEqual(rebuilt.spec.gcp, { projectId: PROJECT, projectNumber: NUMBER, workloadIdentityProvider: PROVIDER });
   });
 });
 
