@@ -1,7 +1,9 @@
 // `make dev-up`, after the control plane and moto are running: installs the CRDs and the operator's RBAC, gives
 // the operator a kubeconfig for its own ServiceAccount, registers this cluster's issuer as an IAM OIDC provider
 // in moto, and creates the sample CloudAccount `local-aws`. Idempotent.
-// With the GCP emulator's endpoint it also creates the sample CloudAccount `local-gcp`.
+// With the GCP emulator's endpoint it also creates the sample CloudAccount `local-gcp`, and `local-gcp-federation`: a
+// workload identity pool and provider in the emulator trusting this cluster's issuer (with its keys uploaded, as for an
+// issuer Google cannot reach), as a platform team sets up Workload Identity Federation for a cluster that is not GKE.
 // With the Azure emulator's endpoint it also creates the sample CloudAccount `local-azure`.
 // Every local CloudAccount has verification on, with config/verification installed (the operator's permission to mint
 // ServiceAccount tokens and the admission policy that bounds it): CredentialsVerified shows the real exchange against
@@ -11,7 +13,8 @@ import path from 'node:path';
 import { CreateClusterCommand, EKSClient, ListClustersCommand } from '@aws-sdk/client-eks';
 import { IAMClient, ListOpenIDConnectProvidersCommand } from '@aws-sdk/client-iam';
 import { createOidcProvider } from '../test/support/aws.ts';
-import { clusterIssuer, kubectl, kubeConfig, repoPath } from '../test/support/cluster.ts';
+import { clusterIssuer, kubectl, kubeConfig, rawGet, repoPath } from '../test/support/cluster.ts';
+import { createWorkloadIdentityProvider } from '../test/support/gcp.ts';
 import { installOperator } from '../test/support/operator.ts';
 
 const [devDir, motoEndpoint, gcpEndpoint, azureEndpoint] = process.argv.slice(2);
@@ -54,6 +57,18 @@ if (gcpEndpoint) {
   };
   await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(gcpAccount));
   console.log(`dev-setup: CloudAccount local-gcp uses project keyless-dev in the GCP emulator at ${gcpEndpoint}`);
+
+  // config/samples/cloudaccount-gcp-federation.yaml with the pool and provider created here.
+  const jwks = JSON.parse((await rawGet(kc, '/openid/v1/jwks')).body) as object;
+  const provider = await createWorkloadIdentityProvider(gcpEndpoint, 'keyless-dev', { project: 'keyless-dev', pool: 'local-clusters', provider: 'local-dev', issuer, jwks });
+  const federationAccount = {
+    apiVersion: 'keyless.dev/v1alpha1',
+    kind: 'CloudAccount',
+    metadata: { name: 'local-gcp-federation' },
+    spec: { gcp: { projectId: 'keyless-dev', projectNumber: '123456789012', workloadIdentityProvider: provider, mechanism: 'ServiceAccount' }, verification },
+  };
+  await kubectl(['apply', '--server-side', '--field-manager=keyless-dev', '-f', '-'], JSON.stringify(federationAccount));
+  console.log(`dev-setup: CloudAccount local-gcp-federation trusts issuer ${issuer} through ${provider}`);
 }
 
 if (azureEndpoint) {

@@ -256,7 +256,7 @@ case "${1:-}" in
     if [ "${2:-}" != --no-operator ] && ! alive "$dev/operator.pid"; then
       (operator_env && exec setsid node src/main.ts >"$dev/operator.log" 2>&1 < /dev/null) &
       echo $! >"$dev/operator.pid"
-      KUBECONFIG=$dev/kubeconfig bin/kubectl wait --for=condition=Ready --timeout=60s cloudaccount/local-aws cloudaccount/local-gcp cloudaccount/local-azure >/dev/null
+      KUBECONFIG=$dev/kubeconfig bin/kubectl wait --for=condition=Ready --timeout=60s cloudaccount/local-aws cloudaccount/local-gcp cloudaccount/local-gcp-federation cloudaccount/local-azure >/dev/null
       echo "operator running in the background (logs: .dev/operator.log)"
     fi
     ;;
@@ -282,6 +282,13 @@ Google Cloud (CloudAccount local-gcp: project keyless-dev in the in-project emul
   kubectl wait --for=condition=Ready -n bookstore workloadidentity/reviews workloadidentity/orders
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM=\$KEYLESS_GCP_ENDPOINT/ CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER=\$KEYLESS_GCP_ENDPOINT/ CLOUDSDK_AUTH_ACCESS_TOKEN=dev
   gcloud iam service-accounts list --project keyless-dev; gcloud projects get-iam-policy keyless-dev   # gcloud, pointed at the emulator
+
+One pod, two clouds (CloudAccount local-gcp-federation: Workload Identity Federation through the emulator's pool
+local-clusters, which trusts this cluster's issuer; docs/any-cluster-any-cloud.md):
+
+  kubectl apply -f config/samples/cross-cloud.yaml
+  kubectl wait --for=condition=Ready -n bookstore workloadidentity/shipping-aws workloadidentity/shipping
+  kubectl get cm -n bookstore shipping-gcp-credentials -o jsonpath='{.data.credential-configuration\.json}'
 
 Azure (CloudAccount local-azure: subscription 00000000-0000-0000-0000-000000000001 in the in-project ARM emulator):
 

@@ -1,7 +1,7 @@
 // Composition root: the only place that reads configuration and builds things (DESIGN §5). Everything else
 // receives its dependencies.
 import os from 'node:os';
-import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { CLOUD_ACCOUNT_PLURAL, GROUP, serviceAccountFieldManager, VERSION, WORKLOAD_IDENTITY_PLURAL } from './api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from './api/types.ts';
 import { loadConfig } from './config/config.ts';
@@ -34,6 +34,7 @@ import { providerRegistry } from './providers/registry.ts';
 import { CloudAccountReconciler } from './reconciler/cloud-account.ts';
 import { IDENTITY_INDEXERS } from './reconciler/indexes.ts';
 import { wireTriggers } from './reconciler/triggers.ts';
+import { MANAGED_CONFIG_MAPS_SELECTOR } from './reconciler/workload-identity/config-map.ts';
 import { WorkloadIdentityReconciler } from './reconciler/workload-identity/reconciler.ts';
 
 async function main(): Promise<void> {
@@ -46,8 +47,8 @@ async function main(): Promise<void> {
   const cluster = config.clusterName ?? (await api.request<V1Namespace>('GET', '/api/v1/namespaces/kube-system')).metadata?.uid ?? 'unknown';
   logger.info({ cluster, server: api.server, workers: config.workers, resyncMs: config.resyncMs }, 'starting');
 
-  const watchOf = <T extends { metadata?: object }>(name: string, path: string, transform: (obj: T) => T, indexers?: Indexers<T>) =>
-    new ResourceWatch<T>({ name, api, path, transform, ...(indexers ? { indexers } : {}), logger, metrics });
+  const watchOf = <T extends { metadata?: object }>(name: string, path: string, transform: (obj: T) => T, indexers?: Indexers<T>, labelSelector?: string) =>
+    new ResourceWatch<T>({ name, api, path, transform, ...(indexers ? { indexers } : {}), ...(labelSelector ? { labelSelector } : {}), logger, metrics });
   const identities = watchOf<WorkloadIdentity>(WORKLOAD_IDENTITY_PLURAL, `/apis/${GROUP}/${VERSION}/${WORKLOAD_IDENTITY_PLURAL}`, slimmer(), IDENTITY_INDEXERS);
   const accounts = watchOf<CloudAccount>(CLOUD_ACCOUNT_PLURAL, `/apis/${GROUP}/${VERSION}/${CLOUD_ACCOUNT_PLURAL}`, slimmer());
   // Namespaces are read for their labels (namespaceSelector) only.
@@ -59,6 +60,8 @@ async function main(): Promise<void> {
     '/api/v1/serviceaccounts',
     slimmer({ keepManagedFields: (e) => e.operation === 'Apply' && ownManagers.has(e.manager ?? ''), drop: ['secrets', 'imagePullSecrets'] }),
   );
+  // Only the ConfigMaps Keyless writes (credential configurations for Workload Identity Federation's pods).
+  const configMaps = watchOf<V1ConfigMap>('configmaps', '/api/v1/configmaps', slimmer(), undefined, MANAGED_CONFIG_MAPS_SELECTOR);
 
   const kube = createKubePort(api, metrics, config.leaderElection.identity);
   const aws = awsClientCache({ metrics, budget: config.cloudBudget, maxAttempts: config.awsMaxAttempts, callTimeoutMs: config.cloudCallTimeoutMs, endpoints: config.awsEndpoints, resyncMs: config.resyncMs });
@@ -66,12 +69,13 @@ async function main(): Promise<void> {
   const workloads = createWorkloads(api, metrics);
   const pods = createWorkloadPods(workloads);
   const gcp = gcpClientCache({ metrics, budget: config.cloudBudget, callTimeoutMs: config.cloudCallTimeoutMs, resyncMs: config.resyncMs, ...gcpClientEnv(process.env) });
+  const gcpOptions = (account: CloudAccount) => ({ urls: gcp(account).exchangeUrls, federated: Boolean(account.spec.gcp?.workloadIdentityProvider) });
   const providers = providerRegistry({
     'aws/IRSA': (account) => new AwsProvider('IRSA', { ...aws(account), pods }),
     'aws/PodIdentity': (account) => new AwsProvider('PodIdentity', { ...aws(account), pods }),
     'azure/WorkloadIdentity': (account) => new AksWorkloadIdentityProvider(azure(account)),
-    'gcp/ServiceAccount': (account) => new GkeWorkloadIdentityProvider('ServiceAccount', gcp(account).gcp, gcp(account).exchange),
-    'gcp/DirectPrincipal': (account) => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp(account).gcp, gcp(account).exchange),
+    'gcp/ServiceAccount': (account) => new GkeWorkloadIdentityProvider('ServiceAccount', gcp(account).gcp, gcp(account).exchange, gcpOptions(account)),
+    'gcp/DirectPrincipal': (account) => new GkeWorkloadIdentityProvider('DirectPrincipal', gcp(account).gcp, gcp(account).exchange, gcpOptions(account)),
   });
 
   const identityReconciler = new WorkloadIdentityReconciler({
@@ -79,6 +83,7 @@ async function main(): Promise<void> {
     identities,
     accounts,
     serviceAccounts,
+    configMaps,
     namespaces,
     workloads,
     providers,
@@ -90,7 +95,7 @@ async function main(): Promise<void> {
   const accountReconciler = new CloudAccountReconciler({
     accounts,
     identities,
-    checks: { aws: (account, ctx) => checkAwsAccount(aws(account), account, ctx), azure: (account) => checkAzureAccount(azure(account).msi, account), gcp: (account) => checkGcpAccount(gcp(account).gcp, account) },
+    checks: { aws: (account, ctx) => checkAwsAccount(aws(account), account, ctx), azure: (account) => checkAzureAccount(azure(account).msi, account), gcp: (account) => checkGcpAccount(gcp(account).gcp, account, gcp(account).federation) },
     releases: { aws: (account, ctx) => releaseOidcProviders(aws(account).iam, account, ctx) },
     issuerGet: anonymousGet(),
     cluster,
@@ -117,9 +122,9 @@ async function main(): Promise<void> {
     logger,
     metrics,
   });
-  wireTriggers({ identities, accounts, serviceAccounts, namespaces, identityController, accountController });
+  wireTriggers({ identities, accounts, serviceAccounts, namespaces, configMaps, identityController, accountController });
 
-  const watches = [identities, accounts, serviceAccounts, namespaces];
+  const watches = [identities, accounts, serviceAccounts, namespaces, configMaps];
   const server = await startHttpServer({
     port: config.httpPort,
     metrics,

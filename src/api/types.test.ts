@@ -181,18 +181,20 @@ const workloadIdentity: Complete<WorkloadIdentity> = {
     issuer: 'https://oidc.example.com',
     audience: 'sts.amazonaws.com',
     aws: { roleArn: 'arn:aws:iam::123456789012:role/keyless/catalog', roleName: 'catalog', associationId: 'a-1' },
-    gcp: { serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com', member: 'serviceAccount:catalog@p.iam.gserviceaccount.com' },
+    gcp: { serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com', member: 'serviceAccount:catalog@p.iam.gserviceaccount.com', credentialConfigMap: 'catalog-gcp-credentials' },
     azure: { clientId: 'c', principalId: 'p', tenantId: 't', identityId: '/subscriptions/s/x' },
     provisioned: {
       cloud: 'aws',
       cloudAccount: 'prod-aws',
       mechanism: 'IRSA',
       serviceAccountAnnotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/keyless/catalog' },
+      configMap: { name: 'catalog-gcp-credentials' },
       aws: { accountId: '123456789012', region: 'us-east-1', roleName: 'catalog', roleArn: 'arn:aws:iam::123456789012:role/keyless/catalog', clusterName: 'my-cluster' },
       gcp: {
         projectId: 'p',
         projectNumber: '1',
         workloadPool: 'p.svc.id.goog',
+        workloadIdentityProvider: 'projects/1/locations/global/workloadIdentityPools/clusters/providers/prod',
         serviceAccountEmail: 'catalog@p.iam.gserviceaccount.com',
         grants: [
           {
@@ -226,7 +228,13 @@ const cloudAccount: Complete<CloudAccount> = {
       tags: { team: 'platform' },
       manageOidcProvider: true,
     },
-    gcp: { projectId: 'my-project', projectNumber: '123456789012', workloadPool: 'my-project.svc.id.goog', mechanism: 'ServiceAccount' },
+    gcp: {
+      projectId: 'my-project',
+      projectNumber: '123456789012',
+      workloadPool: 'my-project.svc.id.goog',
+      mechanism: 'ServiceAccount',
+      workloadIdentityProvider: 'projects/123456789012/locations/global/workloadIdentityPools/clusters/providers/prod',
+    },
     azure: {
       subscriptionId: '00000000-0000-0000-0000-000000000000',
       tenantId: '00000000-0000-0000-0000-000000000000',

@@ -97,8 +97,18 @@ export interface ProvisionedRecord {
   mechanism: string;
   /** The ServiceAccount annotations Keyless set for this identity, with their values. */
   serviceAccountAnnotations?: Record<string, string>;
+  /** The ConfigMap Keyless may have written in the identity's namespace for its pods (a credential configuration). */
+  configMap?: { name: string };
   aws?: { accountId: string; region: string; roleName: string; roleArn: string; clusterName?: string };
-  gcp?: { projectId: string; projectNumber: string; workloadPool: string; serviceAccountEmail?: string; grants?: GcpRecordedGrant[] };
+  gcp?: {
+    projectId: string;
+    projectNumber: string;
+    workloadPool: string;
+    /** Workload Identity Federation for a cluster that is not GKE: the provider's full resource name. */
+    workloadIdentityProvider?: string;
+    serviceAccountEmail?: string;
+    grants?: GcpRecordedGrant[];
+  };
   azure?: { subscriptionId: string; tenantId: string; resourceGroup: string; identityName: string; identityId?: string; subscriptions?: string[] };
 }
 
@@ -112,7 +122,7 @@ export interface WorkloadIdentityStatus {
   issuer?: string;
   audience?: string;
   aws?: { roleArn?: string; roleName?: string; associationId?: string };
-  gcp?: { serviceAccountEmail?: string; member?: string };
+  gcp?: { serviceAccountEmail?: string; member?: string; credentialConfigMap?: string };
   azure?: { clientId?: string; principalId?: string; tenantId?: string; identityId?: string };
   provisioned?: ProvisionedRecord;
   conditions?: Condition[];
@@ -148,6 +158,8 @@ export interface GcpCloudAccountSpec {
   projectNumber: string;
   workloadPool?: string;
   mechanism?: GcpMechanism;
+  /** `projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER`: federation for a cluster that is not GKE. */
+  workloadIdentityProvider?: string;
 }
 
 export interface AzureCloudAccountSpec {

@@ -104,6 +104,27 @@ describe('explain', () => {
     assert.equal(link(plain?.links ?? [], 'injection')?.state, 'OK');
   });
 
+  it('checks what a federated GCP pod mounts itself: the configuration and the token of the provider’s audience', () => {
+    const audience = 'https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/clusters/providers/prod';
+    const federated = { cloud: 'gcp' as const, mechanism: 'ServiceAccount', identity: 'app@p.iam.gserviceaccount.com', audience, gcp: { serviceAccountEmail: 'app@p.iam.gserviceaccount.com', credentialConfigMap: 'catalog-gcp-credentials' } };
+    const mounted = (configMap: string, tokenAudience: string): V1Pod => {
+      const pod = aPod('p', { env: { GOOGLE_APPLICATION_CREDENTIALS: '/var/run/secrets/keyless.dev/gcp/credential-configuration.json' } });
+      const container = pod.spec?.containers[0];
+      if (!pod.spec || !container) throw new Error('aPod has a container');
+      container.volumeMounts = [{ name: 'keyless-gcp', mountPath: '/var/run/secrets/keyless.dev/gcp', readOnly: true }];
+      pod.spec.volumes = [{ name: 'keyless-gcp', projected: { sources: [{ serviceAccountToken: { audience: tokenAudience, expirationSeconds: 3600, path: 'token' } }, { configMap: { name: configMap } }] } }];
+      return pod;
+    };
+    const states = (pod: V1Pod) => {
+      const links = explain(input([pod], [catalog(federated)], aServiceAccount('catalog-sa')))[0]?.links ?? [];
+      return ['annotation', 'injection', 'token audience'].map((n) => link(links, n)?.state);
+    };
+    assert.deepEqual(states(mounted('catalog-gcp-credentials', audience)), ['-', 'OK', 'OK'], 'no annotation needed, both mounts right');
+    assert.deepEqual(states(mounted('other-gcp-credentials', audience)), ['-', 'BROKEN', 'OK'], 'another ConfigMap');
+    assert.deepEqual(states(mounted('catalog-gcp-credentials', 'sts.amazonaws.com')), ['-', 'OK', 'BROKEN'], 'a token for another audience');
+    assert.deepEqual(states(aPod('p')), ['-', 'BROKEN', 'BROKEN'], 'nothing mounted');
+  });
+
   it('renders one table per identity and counts the broken links', () => {
     const pod = aPod('catalog-7d9f4-abcde', { at: '2026-01-01T09:00:00Z' });
     const i = input([pod], [catalog()], annotated());

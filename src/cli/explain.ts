@@ -10,6 +10,7 @@ import { findCondition } from '../domain/conditions.ts';
 import { AZURE_POD_CREDENTIALS, envOf, USE_LABEL } from '../providers/aks-workload-identity/pods.ts';
 import { awsPodCredentials, credentialPath } from '../providers/aws/workload-pods.ts';
 import { POD_IDENTITY_PRINCIPAL } from '../providers/eks-pod-identity/trust.ts';
+import { checkFederatedPod } from '../providers/gke-workload-identity/federated-pods.ts';
 import type { PodCredentials } from '../providers/types.ts';
 import { firstNotReady } from './status.ts';
 import { table } from './table.ts';
@@ -106,6 +107,16 @@ function podLinks(input: ExplainInput, wi: WorkloadIdentity, pod: V1Pod): Link[]
   const name = input.pods.length > 1 ? ` (pod ${pod.metadata?.name ?? ''})` : '';
   const injection = `injection${name}`;
   const audienceLink = `token audience${name}`;
+  const configMap = status.gcp?.credentialConfigMap;
+  if (status.cloud === 'gcp' && configMap) {
+    // Workload Identity Federation off GKE: the pod spec itself must mount what the docs show.
+    const check = checkFederatedPod(pod, configMap, status.audience ?? '');
+    const fix = `mount it as kubectl get wi -n ${input.namespace} ${wi.metadata.name} -o jsonpath='{.status.conditions[?(@.type=="ServiceAccountReady")].message}' says, then ${restartCommand(input, pod)}`;
+    return [
+      check.configuration.ok ? ok(injection, `nothing is injected; the pod mounts ${check.configuration.detail}`) : broken(injection, check.configuration.problem, fix),
+      check.token.ok ? ok(audienceLink, check.token.detail) : broken(audienceLink, check.token.problem, fix),
+    ];
+  }
   if (status.cloud === 'gcp') {
     if (pod.spec?.hostNetwork) return [broken(injection, 'the pod uses the host network, where GKE\'s metadata server cannot tell pods apart: it gets the node\'s identity', 'run it without hostNetwork'), skipped(audienceLink, 'GKE: no token in the pod')];
     return [ok(injection, 'nothing to inject: GKE\'s metadata server serves the identity\'s tokens to the pod on each request'), skipped(audienceLink, 'GKE: no token in the pod')];
@@ -191,6 +202,7 @@ function annotationLink(input: ExplainInput, wi: WorkloadIdentity): Link {
         : status.cloud === 'azure'
           ? [SERVICE_ACCOUNT_ANNOTATION.azureClientId, status.azure?.clientId]
           : undefined;
+  if (status.gcp?.credentialConfigMap) return skipped('annotation', `Workload Identity Federation needs no ServiceAccount annotation: the pods mount ConfigMap ${status.gcp.credentialConfigMap}`);
   if (!want) return skipped('annotation', `mechanism ${status.mechanism ?? 'unknown'} needs no ServiceAccount annotation`);
   const [key, value] = want;
   const actual = input.serviceAccount?.metadata?.annotations?.[key];

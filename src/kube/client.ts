@@ -1,6 +1,6 @@
 // The narrow slice of the Kubernetes API the reconcilers write through. Reads come from informer caches; every
 // write is counted in keyless_kubernetes_writes_total so tests and benchmarks can prove steady state costs none.
-import type { AuthenticationV1TokenRequest, CoreV1Event, V1ServiceAccount } from '@kubernetes/client-node';
+import type { AuthenticationV1TokenRequest, CoreV1Event, V1ConfigMap, V1ServiceAccount } from '@kubernetes/client-node';
 import { CLOUD_ACCOUNT_PLURAL, FIELD_MANAGER, GROUP, VERSION, WORKLOAD_IDENTITY_PLURAL } from '../api/constants.ts';
 import type { CloudAccount, CloudAccountStatus, WorkloadIdentity, WorkloadIdentityStatus } from '../api/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -59,6 +59,14 @@ export interface KubePort {
    */
   applyServiceAccountAnnotations(sa: V1ServiceAccount, annotations: Record<string, string>, fieldManager: string, opts?: { force?: boolean }): Promise<void>;
   recordEvent(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+  /** A ConfigMap as the API server has it now (the cache may lag a create); undefined when there is none. */
+  getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
+  /** Creates a ConfigMap; 409 when one of that name exists already. */
+  createConfigMap(configMap: V1ConfigMap): Promise<void>;
+  /** Replaces a ConfigMap, failing with 409 if it changed since it was read (its resourceVersion). */
+  replaceConfigMap(configMap: V1ConfigMap): Promise<void>;
+  /** Deletes exactly this ConfigMap (uid precondition); resolves when it is gone already. */
+  deleteConfigMap(namespace: string, name: string, uid: string): Promise<void>;
   /**
    * A token for a ServiceAccount, minted as a projected volume would mint it (TokenRequest, serviceaccounts/token):
    * for CredentialsVerified only. Needs the optional RBAC of config/verification.
@@ -121,6 +129,37 @@ export function createKubePort(api: KubeApi, metrics: Metrics, reportingInstance
       } catch (err) {
         const conflicts = fieldConflicts(err);
         if (conflicts) throw new FieldConflictError(conflicts, { cause: err });
+        throw err;
+      }
+    },
+
+    async getConfigMap(namespace, name) {
+      try {
+        return await api.request<V1ConfigMap>('GET', core(namespace, 'configmaps', name));
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 404) return undefined;
+        throw err;
+      }
+    },
+
+    async createConfigMap(configMap) {
+      counted('configmaps', 'create');
+      await api.request('POST', core(configMap.metadata?.namespace ?? '', 'configmaps'), { query, body: { apiVersion: 'v1', kind: 'ConfigMap', ...configMap } });
+    },
+
+    async replaceConfigMap(configMap) {
+      counted('configmaps', 'update');
+      await api.request('PUT', core(configMap.metadata?.namespace ?? '', 'configmaps', configMap.metadata?.name ?? ''), { query, body: { apiVersion: 'v1', kind: 'ConfigMap', ...configMap } });
+    },
+
+    async deleteConfigMap(namespace, name, uid) {
+      counted('configmaps', 'delete');
+      try {
+        await api.request('DELETE', core(namespace, 'configmaps', name), { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } } });
+      } catch (err) {
+        // Gone already; a 409 on the uid precondition means another object now has the name, which is not ours to delete.
+        const code = (err as { code?: unknown }).code;
+        if (code === 404 || code === 409) return;
         throw err;
       }
     },

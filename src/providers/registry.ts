@@ -72,7 +72,10 @@ export function accountForRecord(record: ProvisionedRecord, live: CloudAccount |
   if (live && cloudOf(live.spec) === record.cloud && reaches(live, record)) return live;
   const spec: CloudAccount['spec'] = {};
   if (record.aws) spec.aws = { accountId: record.aws.accountId, region: record.aws.region, ...(record.aws.clusterName ? { clusterName: record.aws.clusterName } : {}) };
-  if (record.gcp) spec.gcp = { projectId: record.gcp.projectId, projectNumber: record.gcp.projectNumber, workloadPool: record.gcp.workloadPool };
+  if (record.gcp) {
+    const { projectId, projectNumber, workloadPool, workloadIdentityProvider } = record.gcp;
+    spec.gcp = { projectId, projectNumber, ...(workloadIdentityProvider ? { workloadIdentityProvider } : { workloadPool }) };
+  }
   if (record.azure) {
     spec.azure = { subscriptionId: record.azure.subscriptionId, tenantId: record.azure.tenantId, resourceGroup: record.azure.resourceGroup, location: '', oidcIssuer: '' };
   }

@@ -17,8 +17,8 @@ export interface Owner {
   serviceAccountName: string;
 }
 
-/** The cloud-specific part of a record: what a provider writes and reads back. */
-export type CloudRecord = Pick<ProvisionedRecord, 'aws' | 'gcp' | 'azure'>;
+/** The provider's part of a record: its cloud objects, and the ConfigMap its pods mount, if any. */
+export type CloudRecord = Pick<ProvisionedRecord, 'aws' | 'gcp' | 'azure' | 'configMap'>;
 
 /** Everything a provider may know about one WorkloadIdentity. The subject is derived, never user-typed. */
 export interface IdentityContext extends Owner {
@@ -73,6 +73,11 @@ export interface Provisioned {
   serviceAccountAnnotations: Record<string, string>;
   /** What pods additionally need, appended to the ServiceAccountReady message (e.g. a label the webhook reads). */
   serviceAccountHint?: string;
+  /**
+   * A ConfigMap the pods mount (a credential configuration file), which the reconciler writes in the WorkloadIdentity's
+   * namespace, owned by it; `record.configMap` names it, and `intent` must have named it before `ensure` runs.
+   */
+  configMap?: { name: string; data: Record<string, string> };
   /** Set while converged but waiting on something outside the cloud (pods to restart): look again soon. */
   waitingFor?: string;
   /** A success message per step, naming the exact objects so a person can find them in the cloud. */
@@ -161,6 +166,8 @@ export interface CredentialCheck {
 export interface PodCredentials {
   /** False when nothing is injected into pods (GKE's metadata server): pods never need a restart. */
   readonly injected: boolean;
+  /** Why pods need no restart when nothing is injected, for WorkloadsUpToDate. */
+  readonly notInjected?: string;
   /** Why a running pod does not use the identity as `status` describes it now, or undefined when it does. */
   staleReason(pod: V1Pod, status: WorkloadIdentityStatus): string | undefined;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import type { V1ManagedFieldsEntry, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1ManagedFieldsEntry, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { FINALIZER, serviceAccountFieldManager } from '../api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
 import { filterByIndex, type Indexers, type ResourceWatch } from '../controller/informer.ts';
@@ -64,6 +64,7 @@ describe('wireTriggers', () => {
   let identities: FakeWatch<WorkloadIdentity>;
   let serviceAccounts: FakeWatch<V1ServiceAccount>;
   let accounts: FakeWatch<CloudAccount>;
+  let configMaps: FakeWatch<V1ConfigMap>;
   let enqueued: string[];
   let recounts: string[];
 
@@ -71,6 +72,7 @@ describe('wireTriggers', () => {
     identities = new FakeWatch<WorkloadIdentity>();
     serviceAccounts = new FakeWatch<V1ServiceAccount>();
     accounts = new FakeWatch<CloudAccount>();
+    configMaps = new FakeWatch<V1ConfigMap>();
     enqueued = [];
     recounts = [];
     wireTriggers({
@@ -78,6 +80,7 @@ describe('wireTriggers', () => {
       accounts: accounts.asWatch(),
       serviceAccounts: serviceAccounts.asWatch(),
       namespaces: new FakeWatch<V1Namespace>().asWatch(),
+      configMaps: configMaps.asWatch(),
       identityController: { enqueue: (key) => enqueued.push(key) },
       accountController: { enqueue: (key) => recounts.push(`now ${key}`), enqueueAfter: (key, ms) => recounts.push(`after ${ms} ${key}`) },
     });
@@ -156,5 +159,21 @@ describe('wireTriggers', () => {
     enqueued = [];
     identities.set({ ...identity({ generation: 2, finalizers: [FINALIZER] }), status: { provisioned: { cloud: 'aws', cloudAccount: 'prod', mechanism: 'PodIdentity' } } });
     assert.deepEqual(enqueued, [], 'the same cloud is the same claim');
+  });
+
+  it('reconciles the owner of a ConfigMap of ours that someone edits or deletes, but not on its creation', () => {
+    const owned = (data: Record<string, string>): V1ConfigMap => ({
+      metadata: { name: 'catalog-gcp-credentials', namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'keyless' }, ownerReferences: [{ apiVersion: 'keyless.dev/v1alpha1', kind: 'WorkloadIdentity', name: 'catalog', uid: 'u', controller: true }] },
+      data,
+    });
+    configMaps.set(owned({ a: '1' }));
+    assert.deepEqual(enqueued, [], 'its appearance is our own create');
+    configMaps.set(owned({ a: '1' }));
+    assert.deepEqual(enqueued, [], 'a resync of the same object');
+    configMaps.set(owned({ a: 'edited' }));
+    assert.deepEqual(enqueued, ['shop/catalog']);
+    enqueued = [];
+    configMaps.delete(owned({ a: 'edited' }));
+    assert.deepEqual(enqueued, ['shop/catalog']);
   });
 });

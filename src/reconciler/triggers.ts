@@ -1,7 +1,7 @@
 // Which keys to reconcile when a watched object changes. Status-only updates (including our own status writes)
 // are filtered out by a fingerprint of what a reconcile reads, so a write does not echo back as a reconcile that
 // spends cloud reads for nothing.
-import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { CONDITION, FINALIZER } from '../api/constants.ts';
 import type { CloudAccount, WorkloadIdentity } from '../api/types.ts';
 import type { ResourceWatch } from '../controller/informer.ts';
@@ -79,10 +79,12 @@ export function wireTriggers(opts: {
   accounts: ResourceWatch<CloudAccount>;
   serviceAccounts: ResourceWatch<V1ServiceAccount>;
   namespaces: ResourceWatch<V1Namespace>;
+  /** The ConfigMaps Keyless writes for pods (labelled app.kubernetes.io/managed-by=keyless). */
+  configMaps?: ResourceWatch<V1ConfigMap>;
   identityController: Enqueue;
   accountController: DelayedEnqueue;
 }): void {
-  const { identities, accounts, serviceAccounts, namespaces, identityController, accountController } = opts;
+  const { identities, accounts, serviceAccounts, namespaces, configMaps, identityController, accountController } = opts;
   const identitiesOf = (index: string, value: string, exceptKey?: string) => {
     for (const wi of identities.byIndex(index, value)) if (objectKey(wi) !== exceptKey) identityController.enqueue(objectKey(wi));
   };
@@ -151,4 +153,22 @@ export function wireTriggers(opts: {
   );
   namespaces.onChange(namespace.changed);
   namespaces.onDelete(namespace.deleted);
+
+  // A ConfigMap of ours that someone edited or deleted is repaired by its WorkloadIdentity (its controller owner
+  // reference); its appearance is our own create, which must not echo back as a reconcile.
+  if (configMaps) {
+    const ownerKey = (obj: V1ConfigMap) => {
+      const owner = (obj.metadata?.ownerReferences ?? []).find((r) => r.controller && r.kind === 'WorkloadIdentity');
+      return owner ? `${obj.metadata?.namespace ?? ''}/${owner.name}` : undefined;
+    };
+    const configMap = onMeaningfulChange(
+      (obj: V1ConfigMap) => JSON.stringify([obj.data ?? {}, obj.metadata?.labels ?? {}, obj.metadata?.ownerReferences ?? []]),
+      (obj: V1ConfigMap, first) => {
+        const key = ownerKey(obj);
+        if (key && !first) identityController.enqueue(key);
+      },
+    );
+    configMaps.onChange(configMap.changed);
+    configMaps.onDelete(configMap.deleted);
+  }
 }

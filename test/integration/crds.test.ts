@@ -67,6 +67,15 @@ const gcpAccount: CloudAccount = {
   spec: { gcp: { projectId: 'my-project-123', projectNumber: '123456789012' } },
 };
 
+const FEDERATION_PROVIDER = 'projects/123456789012/locations/global/workloadIdentityPools/my-clusters/providers/prod-eks';
+
+const federatedGcpAccount: CloudAccount = {
+  apiVersion: API_VERSION,
+  kind: 'CloudAccount',
+  metadata: { name: 'gcp-federation' },
+  spec: { gcp: { projectId: 'my-project-123', projectNumber: '123456789012', workloadIdentityProvider: FEDERATION_PROVIDER } },
+};
+
 const azureAccount: CloudAccount = {
   apiVersion: API_VERSION,
   kind: 'CloudAccount',
@@ -182,6 +191,12 @@ const rejections: Rejection[] = [
   { what: 'a tag key in the keyless.dev/ namespace', base: awsAccount, changes: { 'spec.aws.tags': { 'keyless.dev/cluster': 'forged' } }, message: 'tag keys must not start with aws:' },
   { what: 'a GCP projectId that is not a project ID', base: gcpAccount, changes: { 'spec.gcp.projectId': 'My_Project' }, message: 'projectId must be a Google Cloud project ID' },
   { what: 'a GCP projectNumber with letters', base: gcpAccount, changes: { 'spec.gcp.projectNumber': 'p123' }, message: 'projectNumber must be the project' },
+  { what: 'a GCP workloadIdentityProvider that is not a provider name', base: gcpAccount, changes: { 'spec.gcp.workloadIdentityProvider': 'my-clusters/prod-eks' }, message: 'workloadIdentityProvider must be projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>' },
+  { what: 'a GCP workloadIdentityProvider with a project id instead of a number', base: gcpAccount, changes: { 'spec.gcp.workloadIdentityProvider': `projects/my-project-123/locations/global/workloadIdentityPools/my-clusters/providers/prod` }, message: 'workloadIdentityProvider must be projects/<number>' },
+  { what: 'a GCP workloadIdentityProvider in a regional location', base: gcpAccount, changes: { 'spec.gcp.workloadIdentityProvider': `projects/123456789012/locations/europe-west1/workloadIdentityPools/my-clusters/providers/prod` }, message: 'workloadIdentityProvider must be projects/<number>' },
+  { what: 'a GCP workloadIdentityProvider with the reserved gcp- prefix', base: gcpAccount, changes: { 'spec.gcp.workloadIdentityProvider': `projects/123456789012/locations/global/workloadIdentityPools/gcp-clusters/providers/prod` }, message: 'may not start with gcp-' },
+  { what: 'a GCP workloadIdentityProvider in another project than projectNumber', base: gcpAccount, changes: { 'spec.gcp.workloadIdentityProvider': `projects/999/locations/global/workloadIdentityPools/my-clusters/providers/prod` }, message: 'workloadIdentityProvider must name a provider in this project' },
+  { what: 'GKE’s workloadPool beside a workloadIdentityProvider', base: gcpAccount, changes: { 'spec.gcp.workloadPool': 'my-project-123.svc.id.goog', 'spec.gcp.workloadIdentityProvider': FEDERATION_PROVIDER }, message: 'workloadPool (GKE\'s pool) and workloadIdentityProvider' },
   { what: 'an Azure subscriptionId that is not a GUID', base: azureAccount, changes: { 'spec.azure.subscriptionId': 'prod' }, message: 'subscriptionId must be a GUID' },
   { what: 'an Azure tenantId that is not a GUID', base: azureAccount, changes: { 'spec.azure.tenantId': 'contoso.onmicrosoft.com' }, message: 'tenantId must be a GUID' },
   { what: 'an Azure oidcIssuer over plain http', base: azureAccount, changes: { 'spec.azure.oidcIssuer': 'http://issuer.example.com/' }, message: 'oidcIssuer must be an https:// URL' },
@@ -241,7 +256,7 @@ describe('keyless.dev CRDs', () => {
   });
 
   it('accepts each base object the rejection table starts from', async () => {
-    for (const base of [awsIdentity, gcpIdentity, azureIdentity, awsAccount, gcpAccount, azureAccount]) {
+    for (const base of [awsIdentity, gcpIdentity, azureIdentity, awsAccount, gcpAccount, federatedGcpAccount, azureAccount]) {
       await create(base, `base-${base.metadata.name}`, 'All');
     }
   });

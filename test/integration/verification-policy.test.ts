@@ -48,7 +48,8 @@ describe('the token-request RBAC and admission policy of config/verification', (
     await kubectl(['apply', '--server-side', '--field-manager=keyless-tests', '-k', repoPath('config/verification')]);
     // RBAC and the policy take effect within moments of being created.
     await eventually('the policy to refuse an API server token', async () => ((await refusal(operator, { expirationSeconds: 600 }))?.code === 422 ? true : undefined), 30_000);
-    for (const audience of ['sts.amazonaws.com', 'pods.eks.amazonaws.com', 'api://AzureADTokenExchange', 'my-project.svc.id.goog']) {
+    const federation = 'https://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/my-clusters/providers/prod';
+    for (const audience of ['sts.amazonaws.com', 'pods.eks.amazonaws.com', 'api://AzureADTokenExchange', 'my-project.svc.id.goog', federation]) {
       const answer = await eventually(`a ${audience} token`, () => request(operator, { audiences: [audience], expirationSeconds: 600 }));
       assert.ok(answer.status?.token, audience);
     }
@@ -56,6 +57,7 @@ describe('the token-request RBAC and admission policy of config/verification', (
     assert.equal(apiServer?.code, 422);
     assert.match(apiServer?.body ?? '', /only for one cloud audience/);
     assert.equal((await refusal(operator, { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 600 }))?.code, 422);
+    assert.equal((await refusal(operator, { audiences: ['https://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x/../../evil'], expirationSeconds: 600 }))?.code, 422);
     assert.equal((await refusal(operator, { audiences: ['sts.amazonaws.com', 'api://AzureADTokenExchange'], expirationSeconds: 600 }))?.code, 422);
     const long = await refusal(operator, { audiences: ['sts.amazonaws.com'], expirationSeconds: 3600 });
     assert.equal(long?.code, 422);

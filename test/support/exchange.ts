@@ -4,7 +4,7 @@
 // (credential-probe.ts). Also a forger, for tokens the issuer never signed.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -81,6 +81,49 @@ export async function podEnvironment(kc: KubeConfig, pod: V1Pod, dir: string): P
     const token = await mintToken(kc, pod.metadata?.namespace ?? '', pod.spec?.serviceAccountName ?? 'default', { audience: source.audience, expirationSeconds: source.expirationSeconds ?? 3600, pod });
     env[name] = writeFile(dir, token);
   }
+  return env;
+}
+
+/**
+ * What the kubelet mounts for `pod`'s first container, for a credential chain that reads files by their in-pod paths
+ * (GOOGLE_APPLICATION_CREDENTIALS, and the token file a credential configuration names): every projected volume it
+ * mounts (serviceAccountToken sources minted as the kubelet would, bound to the pod; configMap sources read from the
+ * API) and every configMap volume, written under a scratch root. The container's paths are rebased onto that root, as
+ * a chroot would present them: in the environment, and in the files the ConfigMaps hold. Added to the environment
+ * podEnvironment gives (the webhooks' variables and *_TOKEN_FILE tokens).
+ */
+export async function mountedEnvironment(kc: KubeConfig, pod: V1Pod, dir: string): Promise<Record<string, string>> {
+  const env = await podEnvironment(kc, pod, dir);
+  const container = pod.spec?.containers[0];
+  const namespace = pod.metadata?.namespace ?? '';
+  const root = path.join(dir, `rootfs-${++files}`);
+  const core = kc.makeApiClient(CoreV1Api);
+  const rebase = (text: string, mounts: string[]) => mounts.reduce((t, m) => t.split(`${m}/`).join(`${root}${m}/`), text);
+  const mounts = (container?.volumeMounts ?? []).filter((m) => {
+    const volume = pod.spec?.volumes?.find((v) => v.name === m.name);
+    return volume !== undefined && !volume.name.startsWith('kube-api-access-') && (volume.configMap !== undefined || volume.projected !== undefined);
+  });
+  const mountPaths = mounts.map((m) => m.mountPath);
+  for (const mount of mounts) {
+    const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
+    const target = path.join(root, mount.mountPath);
+    mkdirSync(target, { recursive: true });
+    const sources = volume?.projected?.sources ?? (volume?.configMap ? [{ configMap: volume.configMap }] : []);
+    for (const source of sources) {
+      const token = source.serviceAccountToken;
+      if (token) {
+        const minted = await mintToken(kc, namespace, pod.spec?.serviceAccountName ?? 'default', { audience: token.audience ?? '', expirationSeconds: token.expirationSeconds ?? 3600, pod });
+        writeFileSync(path.join(target, token.path), minted, { mode: 0o600 });
+      }
+      const configMap = source.configMap;
+      if (configMap?.name) {
+        const { data = {} } = await core.readNamespacedConfigMap({ namespace, name: configMap.name });
+        const items = configMap.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+        for (const item of items) writeFileSync(path.join(target, item.path), rebase(data[item.key] ?? '', mountPaths), { mode: 0o600 });
+      }
+    }
+  }
+  for (const [name, value] of Object.entries(env)) env[name] = rebase(value, mountPaths);
   return env;
 }
 

@@ -5,6 +5,7 @@ import type { IssuerSource } from '../emulators/oidc/issuers.ts';
 import { startGcpEmulator } from '../emulators/gcp/server.ts';
 import type { Faults, GcpState, LoggedCall, PolicyWrite } from '../emulators/gcp/state.ts';
 import type { IssuedToken, WorkloadPool } from '../emulators/gcp/tokens.ts';
+import { iam, type iam_v1 } from '@googleapis/iam';
 import { OAuth2Client } from 'google-auth-library';
 import { createGcpPort } from '../../src/providers/gke-workload-identity/gcp-client.ts';
 import { classifyGcpError } from '../../src/providers/gke-workload-identity/errors.ts';
@@ -97,4 +98,46 @@ export async function startGcpTestEmulator(opts: { issuers?: IssuerSource[]; poo
     },
     stop: () => emulator.close(),
   };
+}
+
+export interface FederationProviderSpec {
+  /** Project id or number. */
+  project: string;
+  pool: string;
+  provider: string;
+  issuer: string;
+  /** Keys to upload (jwksJson), for an issuer Google cannot reach; without it the issuer's published keys are used. */
+  jwks?: object;
+  attributeCondition?: string;
+}
+
+/**
+ * What a platform team does once per cluster for Workload Identity Federation: a workload identity pool and an OIDC
+ * provider trusting the cluster's issuer with google.subject=assertion.sub, through IAM v1 like any client (here
+ * @googleapis/iam; gcloud iam workload-identity-pools does the same). Idempotent. The provider's full name.
+ */
+export async function createWorkloadIdentityProvider(endpoint: string, accessToken: string, spec: FederationProviderSpec): Promise<string> {
+  const auth = new OAuth2Client();
+  auth.setCredentials({ access_token: accessToken, expiry_date: Date.now() + 3600 * 1000 });
+  const pools = iam({ version: 'v1', auth: auth as unknown as iam_v1.Options['auth'], rootUrl: `${endpoint.replace(/\/*$/, '')}/` }).projects.locations.workloadIdentityPools;
+  const exists = (err: unknown) => (err as { status?: number }).status === 409;
+  const parent = `projects/${spec.project}/locations/global`;
+  await pools.create({ parent, workloadIdentityPoolId: spec.pool, requestBody: { displayName: spec.pool.slice(0, 32) } }).catch((err: unknown) => {
+    if (!exists(err)) throw err;
+  });
+  await pools.providers
+    .create({
+      parent: `${parent}/workloadIdentityPools/${spec.pool}`,
+      workloadIdentityPoolProviderId: spec.provider,
+      requestBody: {
+        attributeMapping: { 'google.subject': 'assertion.sub' },
+        ...(spec.attributeCondition ? { attributeCondition: spec.attributeCondition } : {}),
+        oidc: { issuerUri: spec.issuer, ...(spec.jwks ? { jwksJson: JSON.stringify(spec.jwks) } : {}) },
+      },
+    })
+    .catch((err: unknown) => {
+      if (!exists(err)) throw err;
+    });
+  const { data } = await pools.providers.get({ name: `${parent}/workloadIdentityPools/${spec.pool}/providers/${spec.provider}` });
+  return data.name ?? '';
 }

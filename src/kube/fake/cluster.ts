@@ -3,7 +3,7 @@
 // (409), writes to a deleted object (404), finalizers holding a deleted object, and server-side apply's field
 // ownership of ServiceAccount annotations (shared ownership of equal values, conflicts on different ones unless
 // forced, an Update taking a changed field over). Integration tests use the real control plane instead.
-import type { V1ManagedFieldsEntry, V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1ManagedFieldsEntry, V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
 import type { CloudAccount, CloudAccountStatus, WorkloadIdentity, WorkloadIdentityStatus } from '../../api/types.ts';
 import { filterByIndex, type Cache, type Indexers } from '../../controller/informer.ts';
 import { IDENTITY_INDEXERS } from '../../reconciler/indexes.ts';
@@ -81,6 +81,7 @@ export class FakeCluster implements KubePort {
   readonly #accounts = new Map<string, CloudAccount>();
   readonly #namespaces = new Map<string, V1Namespace>();
   readonly #serviceAccounts = new Map<string, StoredServiceAccount>();
+  readonly #configMaps = new Map<string, V1ConfigMap>();
   readonly events: RecordedEvent[] = [];
   /** The issuer of the ServiceAccount tokens this cluster mints. */
   issuer = 'https://issuer.example.com';
@@ -105,6 +106,8 @@ export class FakeCluster implements KubePort {
   readonly accounts: Cache<CloudAccount> = new MapCache(() => this.#accounts);
   readonly namespaces: Cache<V1Namespace> = new MapCache(() => this.#namespaces);
   readonly serviceAccounts: Cache<V1ServiceAccount> = new MapCache(() => new Map([...this.#serviceAccounts].map(([k, sa]) => [k, this.#render(sa)])));
+  /** What the operator's informer sees: only ConfigMaps labelled app.kubernetes.io/managed-by=keyless. */
+  readonly configMaps: Cache<V1ConfigMap> = new MapCache(() => new Map([...this.#configMaps].filter(([, cm]) => cm.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'keyless')));
 
   #nextVersion(): string {
     this.#version += 1;
@@ -210,8 +213,9 @@ export class FakeCluster implements KubePort {
     this.#accounts.delete(name);
   }
 
-  putNamespace(name: string, labels: Record<string, string> = {}): void {
-    this.#namespaces.set(name, { metadata: { name, labels } });
+  /** A namespace with these labels; `terminating`: its deletion has begun (the namespace controller empties it). */
+  putNamespace(name: string, labels: Record<string, string> = {}, terminating = false): void {
+    this.#namespaces.set(name, { metadata: { name, labels, ...(terminating ? { deletionTimestamp: new Date(Date.UTC(2026, 0, 1)) } : {}) } });
   }
 
   createServiceAccount(namespace: string, name: string): void {
@@ -234,6 +238,23 @@ export class FakeCluster implements KubePort {
     const current = sa.annotations.get(key);
     if (current?.value === value) current.owners.set(manager, 'Update');
     else sa.annotations.set(key, { value, owners: new Map([[manager, 'Update']]) });
+  }
+
+  /** `kubectl apply` of a ConfigMap by someone else (or a replacement of one, keeping its uid). */
+  putConfigMap(configMap: V1ConfigMap): void {
+    const key = `${configMap.metadata?.namespace ?? ''}/${configMap.metadata?.name ?? ''}`;
+    const existing = this.#configMaps.get(key);
+    this.#configMaps.set(key, { ...structuredClone(configMap), metadata: { ...structuredClone(configMap.metadata), uid: existing?.metadata?.uid ?? `cm-${++this.#uid}`, resourceVersion: this.#nextVersion() } });
+  }
+
+  /** `kubectl delete configmap`. */
+  removeConfigMap(namespace: string, name: string): void {
+    this.#configMaps.delete(`${namespace}/${name}`);
+  }
+
+  configMap(namespace: string, name: string): V1ConfigMap | undefined {
+    const cm = this.#configMaps.get(`${namespace}/${name}`);
+    return cm && structuredClone(cm);
   }
 
   serviceAccountAnnotations(namespace: string, name: string): Record<string, string> | undefined {
@@ -323,6 +344,34 @@ export class FakeCluster implements KubePort {
       if (current && current.value === v) current.owners.set(fieldManager, 'Apply');
       else stored.annotations.set(k, { value: v, owners: new Map([[fieldManager, 'Apply']]) });
     }
+  }
+
+  async getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
+    return this.configMap(namespace, name);
+  }
+
+  async createConfigMap(configMap: V1ConfigMap): Promise<void> {
+    const key = `${configMap.metadata?.namespace ?? ''}/${configMap.metadata?.name ?? ''}`;
+    if (this.#configMaps.has(key)) throw new FakeApiError(409, `configmaps "${configMap.metadata?.name ?? ''}" already exists`);
+    this.writes.push(`create:configmaps/${key}`);
+    this.putConfigMap(configMap);
+  }
+
+  async replaceConfigMap(configMap: V1ConfigMap): Promise<void> {
+    const key = `${configMap.metadata?.namespace ?? ''}/${configMap.metadata?.name ?? ''}`;
+    const stored = this.#configMaps.get(key);
+    if (!stored) throw new FakeApiError(404, `configmaps "${configMap.metadata?.name ?? ''}" not found`);
+    if (configMap.metadata?.resourceVersion !== stored.metadata?.resourceVersion) throw new FakeApiError(409, 'the object has been modified; please apply your changes to the latest version and try again');
+    this.writes.push(`update:configmaps/${key}`);
+    this.putConfigMap(configMap);
+  }
+
+  async deleteConfigMap(namespace: string, name: string, uid: string): Promise<void> {
+    const key = `${namespace}/${name}`;
+    const stored = this.#configMaps.get(key);
+    if (!stored || stored.metadata?.uid !== uid) return;
+    this.writes.push(`delete:configmaps/${key}`);
+    this.#configMaps.delete(key);
   }
 
   async requestServiceAccountToken(namespace: string, name: string, audience: string): Promise<string> {

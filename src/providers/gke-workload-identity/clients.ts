@@ -10,6 +10,8 @@ import { lazyPort } from '../lazy-port.ts';
 import { sharedReadMaxAgeMs } from '../shared-reads.ts';
 import { classifyGcpError } from './errors.ts';
 import type { GcpExchangePort } from './exchange-port.ts';
+import { GOOGLE_EXCHANGE_URLS, type ExchangeUrls } from './federation.ts';
+import type { FederationPort } from './federation-port.ts';
 import type { RootUrls } from './gcp-client.ts';
 import type { GcpPort, SharedGcpPort } from './gcp-port.ts';
 import { shareGcpReads } from './shared-port.ts';
@@ -31,6 +33,10 @@ export interface GcpClientOptions {
 export interface GcpAccountClients {
   gcp: SharedGcpPort;
   exchange: GcpExchangePort;
+  /** The pool and provider reads of the CloudAccount check (Workload Identity Federation). */
+  federation: FederationPort;
+  /** Where pods exchange their tokens: what the credential configurations Keyless writes name. */
+  exchangeUrls: ExchangeUrls;
 }
 
 /** Environment variables of the GCP provider, documented in docs/gke-workload-identity.md. */
@@ -56,6 +62,7 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
   // In production each API has its own host; the operation in a timeout message says which one.
   const endpoint = opts.endpoint ?? 'https://*.googleapis.com';
   const cache = new Map<string, GcpAccountClients>();
+  const exchangeUrls: ExchangeUrls = root ? { sts: root, iamcredentials: root } : GOOGLE_EXCHANGE_URLS;
   return (account) => {
     const cached = cache.get(account.metadata.name);
     if (cached) return cached;
@@ -70,9 +77,14 @@ export function gcpClientCache(opts: GcpClientOptions): (account: CloudAccount) 
         { maxAgeMs: sharedReadMaxAgeMs(opts.resyncMs) },
       ),
       exchange: lazyPort<GcpExchangePort>(async () => {
-        const { createGcpExchangePort, DEFAULT_EXCHANGE_URLS } = await import('./exchange-port.ts');
-        return createGcpExchangePort(call, root ? { sts: root, iamcredentials: root } : DEFAULT_EXCHANGE_URLS);
+        const { createGcpExchangePort } = await import('./exchange-port.ts');
+        return createGcpExchangePort(call, exchangeUrls);
       }),
+      federation: lazyPort<FederationPort>(async () => {
+        const { createFederationPort, DEFAULT_ROOT_URLS } = await import('./gcp-client.ts');
+        return createFederationPort(await (auth ??= authFor(opts)), call, root ?? DEFAULT_ROOT_URLS.iam);
+      }),
+      exchangeUrls,
     };
     cache.set(account.metadata.name, clients);
     return clients;

@@ -1,8 +1,22 @@
 // The pure half of the GKE provider: from a WorkloadIdentity and its CloudAccount to the Google service account
-// (ServiceAccount mode), the member that receives the grants, and the grants grouped by the IAM policy they edit.
+// (ServiceAccount mode), the member that receives the grants, the grants grouped by the IAM policy they edit, and —
+// for a cluster trusted through Workload Identity Federation instead of GKE's pool — the credential configuration
+// its pods mount (federation.ts).
 import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
 import { declaredIdentityProblems } from '../adoption.ts';
 import type { IdentityContext } from '../types.ts';
+import {
+  credentialConfigMapName,
+  credentialConfigMapData,
+  credentialConfiguration,
+  federatedPrincipal,
+  federationOf,
+  GOOGLE_SUBJECT_MAX_BYTES,
+  podMountHint,
+  tokenAudience,
+  type ExchangeUrls,
+  type FederationProvider,
+} from './federation.ts';
 import {
   deletedGsaMemberPrefix,
   directPrincipal,
@@ -32,18 +46,31 @@ export interface TargetGrants {
   grants: Grant[];
 }
 
+/** What the pods of a federated identity mount: the ConfigMap with the credential configuration, and the token's audience. */
+export interface DesiredCredentials {
+  configMap: string;
+  data: Record<string, string>;
+  audience: string;
+  hint: string;
+}
+
 export interface GkeDesired {
   mode: GcpMechanism;
   project: string;
   projectNumber: string;
+  /** GKE's pool (PROJECT.svc.id.goog), or the federation pool's id. */
   pool: string;
+  /** Workload Identity Federation for a cluster that is not GKE; undefined on GKE. */
+  federation: FederationProvider | undefined;
+  /** Federation only. */
+  credentials: DesiredCredentials | undefined;
   namespace: string;
   serviceAccountName: string;
   /** ServiceAccount mode only. */
   gsa: DesiredGsa | undefined;
   /** The Google service account this identity has in ServiceAccount mode, whatever the mode now. */
   ownGsa: { email: string; marker: string; member: string };
-  /** `serviceAccount:<pool>[<ns>/<sa>]`: who may impersonate the Google service account. */
+  /** Who may impersonate the Google service account: `serviceAccount:<pool>[<ns>/<sa>]` on GKE, the federated principal otherwise. */
   kubernetesMember: string;
   /** Who receives the grants: the Google service account, or the Kubernetes ServiceAccount's principal. */
   member: string;
@@ -79,6 +106,11 @@ export function gsaIdOf(ctx: IdentityContext): string {
 
 export function validateGcpSpec(ctx: IdentityContext, mode: GcpMechanism): string[] {
   const project = gcpAccount(ctx).projectId;
+  if (gcpAccount(ctx).workloadIdentityProvider && Buffer.byteLength(ctx.subject) > GOOGLE_SUBJECT_MAX_BYTES) {
+    return [
+      `the token subject ${ctx.subject} is ${Buffer.byteLength(ctx.subject)} bytes, and Workload Identity Federation refuses a google.subject over ${GOOGLE_SUBJECT_MAX_BYTES}: use a shorter namespace or ServiceAccount name`,
+    ];
+  }
   const problems = declaredIdentityProblems(ctx, declaredGsa(ctx) !== undefined, `a Google service account email of project ${project} (NAME@${project}.iam.gserviceaccount.com)`, ctx.record?.gcp?.serviceAccountEmail === ctx.adoptIdentity);
   if (ctx.adoptIdentity !== undefined && mode === 'DirectPrincipal') {
     problems.push(`annotation keyless.dev/adopt names a Google service account, which mechanism DirectPrincipal does not use; use mechanism ServiceAccount, or remove the annotation`);
@@ -91,9 +123,10 @@ export function validateGcpSpec(ctx: IdentityContext, mode: GcpMechanism): strin
   return problems;
 }
 
-export function desiredGke(ctx: IdentityContext, mode: GcpMechanism): GkeDesired {
+export function desiredGke(ctx: IdentityContext, mode: GcpMechanism, urls: ExchangeUrls): GkeDesired {
   const account = gcpAccount(ctx);
-  const pool = workloadPool(account.projectId, account.workloadPool);
+  const federation = federationOf(account);
+  const pool = federation ? federation.pool : workloadPool(account.projectId, account.workloadPool);
   const byTarget = new Map<string, TargetGrants>();
   for (const grant of ctx.spec.gcp?.roles ?? []) {
     const target = policyTarget(grant.resource, account.projectId);
@@ -111,17 +144,26 @@ export function desiredGke(ctx: IdentityContext, mode: GcpMechanism): GkeDesired
     mode === 'ServiceAccount' ? { accountId, email, displayName: gsaDisplayName(ctx.namespace, ctx.name), description: gsaDescription(marker), marker } : undefined;
   const ghosts = deletedGsaMemberPrefix(email);
   const recordedEmail = ctx.record?.gcp?.serviceAccountEmail;
+  const principal = federation ? federatedPrincipal(federation, ctx.subject) : directPrincipal(account.projectNumber, pool, ctx.namespace, ctx.serviceAccountName);
+  let credentials: DesiredCredentials | undefined;
+  if (federation) {
+    const configMap = credentialConfigMapName(ctx.cluster, ctx.namespace, ctx.name);
+    const audience = tokenAudience(federation);
+    credentials = { configMap, data: credentialConfigMapData(credentialConfiguration(federation, urls, gsa?.email)), audience, hint: podMountHint(configMap, audience, account.projectId) };
+  }
   return {
     mode,
     project: account.projectId,
     projectNumber: account.projectNumber,
     pool,
+    federation,
+    credentials,
     namespace: ctx.namespace,
     serviceAccountName: ctx.serviceAccountName,
     gsa,
     ownGsa: { email, marker, member: gsaMember(email) },
-    kubernetesMember: kubernetesServiceAccountMember(pool, ctx.namespace, ctx.serviceAccountName),
-    member: gsa ? gsaMember(email) : directPrincipal(account.projectNumber, pool, ctx.namespace, ctx.serviceAccountName),
+    kubernetesMember: federation ? principal : kubernetesServiceAccountMember(pool, ctx.namespace, ctx.serviceAccountName),
+    member: gsa ? gsaMember(email) : principal,
     ghost: (m) => m.startsWith(ghosts),
     formerGsa: !gsa && recordedEmail ? { email: recordedEmail, marker } : undefined,
     adopt: ctx.adopt === true,

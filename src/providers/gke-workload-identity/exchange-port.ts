@@ -6,9 +6,10 @@
 import { IdentityPoolClient } from 'google-auth-library';
 import { CloudError } from '../cloud-error.ts';
 import type { CloudCall } from '../instrument.ts';
+import { GOOGLE_EXCHANGE_URLS } from './federation.ts';
 
 /** Where the exchange goes: Security Token Service and IAM Credentials. */
-export const DEFAULT_EXCHANGE_URLS = { sts: 'https://sts.googleapis.com/', iamcredentials: 'https://iamcredentials.googleapis.com/' };
+export const DEFAULT_EXCHANGE_URLS = GOOGLE_EXCHANGE_URLS;
 
 export interface GcpExchangePort {
   /** Resolves once Google answered with an access token; throws CloudError with Google's error otherwise. */

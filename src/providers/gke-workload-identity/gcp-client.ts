@@ -10,6 +10,7 @@ import { storage, type storage_v1 } from '@googleapis/storage';
 import type { AuthClient, GoogleAuth } from 'google-auth-library';
 import { isCloudError } from '../cloud-error.ts';
 import type { CloudCall } from '../instrument.ts';
+import type { FederationPort } from './federation-port.ts';
 import type { GcpPort, GoogleServiceAccount } from './gcp-port.ts';
 import type { IamPolicy } from './policy.ts';
 import type { PolicyTarget } from './resources.ts';
@@ -150,5 +151,37 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
           ).data;
       }
     },
+  };
+}
+
+/** The Workload Identity Federation reads of the CloudAccount check, over @googleapis/iam. */
+export function createFederationPort(auth: AuthClient | GoogleAuth, call: CloudCall, rootUrl: string = DEFAULT_ROOT_URLS.iam): FederationPort {
+  const pools = iam({ version: 'v1', auth: auth as unknown as ClientAuth, rootUrl }).projects.locations.workloadIdentityPools;
+  const orMissing = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (err) {
+      if (isCloudError(err, 'notFound')) return undefined;
+      throw err;
+    }
+  };
+  return {
+    getWorkloadIdentityPool: (name) =>
+      orMissing(async () => {
+        const { data } = await call('GetWorkloadIdentityPool', (signal) => pools.get({ name }, perCall(signal)));
+        return { name: data.name ?? name, state: data.state ?? 'STATE_UNSPECIFIED', disabled: data.disabled ?? false };
+      }),
+    getWorkloadIdentityPoolProvider: (name) =>
+      orMissing(async () => {
+        const { data } = await call('GetWorkloadIdentityPoolProvider', (signal) => pools.providers.get({ name }, perCall(signal)));
+        return {
+          name: data.name ?? name,
+          state: data.state ?? 'STATE_UNSPECIFIED',
+          disabled: data.disabled ?? false,
+          attributeMapping: data.attributeMapping ?? {},
+          attributeCondition: data.attributeCondition || undefined,
+          oidc: data.oidc ? { issuerUri: data.oidc.issuerUri ?? '', allowedAudiences: data.oidc.allowedAudiences ?? [], jwksJson: Boolean(data.oidc.jwksJson) } : undefined,
+        };
+      }),
   };
 }

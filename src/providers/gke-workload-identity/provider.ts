@@ -4,6 +4,10 @@
 //   iam.gke.io/gcp-service-account that GKE's metadata server reads.
 // - DirectPrincipal: no Google service account; the grants go to the Kubernetes ServiceAccount's principal://
 //   identifier in the workload identity pool; no annotation.
+// Off GKE, the CloudAccount names a Workload Identity Federation provider (federation.ts): the same two mechanisms
+// with the pool's principal for system:serviceaccount:NS:SA as the trusted member (never a principalSet), no
+// annotation (nothing on the node reads it), and an external_account credential configuration for the pods, which
+// the reconciler writes into the ConfigMap this provider names in the record before anything is created.
 // Every policy edit is a read-modify-write with the etag (policy-edit.ts). The Google service account is ours alone,
 // so every grant to it on a policy we edit is part of the identity; the principal:// member is shared by every
 // cluster in the pool and by anyone who grants to it by hand, so only the bindings the record says Keyless made are
@@ -14,6 +18,7 @@
 // DirectPrincipal mode.
 import { MARKER, REASON, SERVICE_ACCOUNT_ANNOTATION } from '../../api/constants.ts';
 import type { GcpMechanism, GcpRecordedGrant } from '../../api/types.ts';
+import { serviceAccountSubject } from '../../domain/naming.ts';
 import { CloudError, isCloudError } from '../cloud-error.ts';
 import { notAdoptable } from '../adoption.ts';
 import { notOwned } from '../ownership.ts';
@@ -22,6 +27,7 @@ import { stepRunner } from '../steps.ts';
 import { ProviderError, type Change, type CloudRecord, type CredentialCheck, type IdentityContext, type Owner, type PodCredentials, type Provider, type Provisioned, type Revoked } from '../types.ts';
 import { gcpCredentialCheck } from './credential-check.ts';
 import { desiredGke, gcpAccount, gsaIdOf, validateGcpSpec, type GkeDesired, type TargetGrants } from './desired.ts';
+import { federatedPrincipal, federationOf, GOOGLE_EXCHANGE_URLS, type ExchangeUrls } from './federation.ts';
 import { isServiceAccountQuota } from './errors.ts';
 import type { GcpExchangePort } from './exchange-port.ts';
 import type { GoogleServiceAccount, SharedGcpPort } from './gcp-port.ts';
@@ -53,7 +59,15 @@ export interface GkeObserved {
 }
 
 /** Nothing is injected into pods: GKE's metadata server serves their tokens on every request. */
-const GKE_POD_CREDENTIALS: PodCredentials = { injected: false, staleReason: () => undefined };
+const GKE_POD_CREDENTIALS: PodCredentials = { injected: false, staleReason: () => undefined, notInjected: 'Pods need no restart: GKE serves credentials through the node metadata server.' };
+
+/** Off GKE the pod spec names the ConfigMap and the token itself (no webhook); its client library reads them when it starts. */
+const FEDERATED_POD_CREDENTIALS: PodCredentials = {
+  injected: false,
+  staleReason: () => undefined,
+  notInjected:
+    'Nothing is injected into pods: their spec mounts the credential configuration ConfigMap and the projected token (see ServiceAccountReady). Their Google client library reads the configuration when it starts, so restart them after a mechanism switch changes it.',
+};
 
 const asStep = stepRunner({
   cloud: 'Google Cloud',
@@ -112,14 +126,20 @@ function changesOf(edit: { added: MemberGrant[]; removed: MemberGrant[]; purged:
 export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObserved> {
   readonly cloud = 'gcp' as const;
   readonly mechanism: GcpMechanism;
-  readonly pods = GKE_POD_CREDENTIALS;
+  readonly pods: PodCredentials;
   readonly credentials: CredentialCheck;
   readonly #gcp: SharedGcpPort;
+  readonly #urls: ExchangeUrls;
 
-  /** One provider per CloudAccount and mechanism; the ports carry that account's rate limiter and shared reads. */
-  constructor(mechanism: GcpMechanism, gcp: SharedGcpPort, exchange: GcpExchangePort) {
+  /**
+   * One provider per CloudAccount and mechanism; the ports carry that account's rate limiter and shared reads.
+   * `federated`: the account names a Workload Identity Federation provider; `urls`: where its pods exchange tokens.
+   */
+  constructor(mechanism: GcpMechanism, gcp: SharedGcpPort, exchange: GcpExchangePort, opts: { urls?: ExchangeUrls; federated?: boolean } = {}) {
     this.mechanism = mechanism;
     this.#gcp = gcp;
+    this.#urls = opts.urls ?? GOOGLE_EXCHANGE_URLS;
+    this.pods = opts.federated ? FEDERATED_POD_CREDENTIALS : GKE_POD_CREDENTIALS;
     this.credentials = gcpCredentialCheck(exchange);
   }
 
@@ -134,12 +154,15 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
   continues(record: CloudRecord, ctx: IdentityContext): boolean {
     const r = record.gcp;
     const account = gcpAccount(ctx);
-    if (r === undefined || r.projectId !== account.projectId || r.workloadPool !== workloadPool(account.projectId, account.workloadPool)) return false;
+    const federation = federationOf(account);
+    const pool = federation ? federation.pool : workloadPool(account.projectId, account.workloadPool);
+    // Another provider of the same pool names the same principals: the record carries over, only the pods' configuration changes.
+    if (r === undefined || r.projectId !== account.projectId || r.workloadPool !== pool || (r.workloadIdentityProvider !== undefined) !== (federation !== undefined)) return false;
     return this.mechanism !== 'ServiceAccount' || r.serviceAccountEmail === undefined || r.serviceAccountEmail === serviceAccountEmail(gsaIdOf(ctx), account.projectId);
   }
 
   desired(ctx: IdentityContext): GkeDesired {
-    return desiredGke(ctx, this.mechanism);
+    return desiredGke(ctx, this.mechanism, this.#urls);
   }
 
   /** Desired targets plus those the record names and the spec no longer does (their grants must go). */
@@ -215,9 +238,12 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
         projectId: desired.project,
         projectNumber: desired.projectNumber,
         workloadPool: desired.pool,
+        ...(desired.federation ? { workloadIdentityProvider: desired.federation.name } : {}),
         ...(serviceAccountEmail ? { serviceAccountEmail } : {}),
         ...(grants.length ? { grants } : {}),
       },
+      // The pods' credential configuration: recorded before the reconciler creates it, like any cloud object.
+      ...(desired.credentials ? { configMap: { name: desired.credentials.configMap } } : {}),
     };
   }
 
@@ -239,13 +265,17 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
       if (current?.uniqueId === listed.uniqueId && carriesMarker(current.description, desired.gsa.marker)) return;
       throw changedSinceListed('GetServiceAccount', `Google service account ${listed.email}`);
     });
+    const ksa = `ServiceAccount ${desired.namespace}/${desired.serviceAccountName}`;
+    const federated = desired.federation && desired.credentials ? `through Workload Identity Federation provider ${desired.federation.name} with the credential configuration in ConfigMap ${desired.namespace}/${desired.credentials.configMap}` : undefined;
     if (desired.gsa) {
       const sa = await this.#ensureServiceAccount(desired, observed, changes, confirm);
       identityMessage = `Google service account ${sa.email} (uniqueId ${sa.uniqueId}) exists in project ${desired.project}${sa.disabled ? ' but is DISABLED: enable it (gcloud iam service-accounts enable) or pods get no tokens' : ''}`;
-      trustMessage = `Google service account ${sa.email} lets ${desired.kubernetesMember} impersonate it (${WORKLOAD_IDENTITY_USER}); GKE's metadata server gives pods of ServiceAccount ${desired.namespace}/${desired.serviceAccountName} its tokens (workload identity pool ${desired.pool})`;
+      trustMessage = federated
+        ? `Google service account ${sa.email} lets ${desired.kubernetesMember} impersonate it (${WORKLOAD_IDENTITY_USER}); pods of ${ksa} get its tokens ${federated}`
+        : `Google service account ${sa.email} lets ${desired.kubernetesMember} impersonate it (${WORKLOAD_IDENTITY_USER}); GKE's metadata server gives pods of ${ksa} its tokens (workload identity pool ${desired.pool})`;
     } else {
       identityMessage = `No Google service account: pods act as ${desired.member}`;
-      trustMessage = `Workload identity pool ${desired.pool} identifies pods of ServiceAccount ${desired.namespace}/${desired.serviceAccountName} as ${desired.member}`;
+      trustMessage = federated ? `Pods of ${ksa} act as ${desired.member} ${federated}` : `Workload identity pool ${desired.pool} identifies pods of ${ksa} as ${desired.member}`;
     }
     // In DirectPrincipal mode the former account's grants are removed only while it is still ours (or gone).
     const former = observed.serviceAccount;
@@ -284,14 +314,17 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
       }
     }
 
+    const credentials = desired.credentials;
     return {
       status: {
         identity: desired.gsa ? desired.gsa.email : desired.member,
-        audience: desired.pool,
-        gcp: { ...(desired.gsa ? { serviceAccountEmail: desired.gsa.email } : {}), member: desired.member },
+        audience: credentials ? credentials.audience : desired.pool,
+        gcp: { ...(desired.gsa ? { serviceAccountEmail: desired.gsa.email } : {}), member: desired.member, ...(credentials ? { credentialConfigMap: credentials.configMap } : {}) },
       },
       record: this.#record(desired, recordedEmail, dedupe(grants)),
-      serviceAccountAnnotations: desired.gsa ? { [SERVICE_ACCOUNT_ANNOTATION.gcpServiceAccount]: desired.gsa.email } : {},
+      // Off GKE nothing reads the annotation: the credential configuration names the Google service account.
+      serviceAccountAnnotations: desired.gsa && !desired.federation ? { [SERVICE_ACCOUNT_ANNOTATION.gcpServiceAccount]: desired.gsa.email } : {},
+      ...(credentials ? { configMap: { name: credentials.configMap, data: credentials.data }, serviceAccountHint: credentials.hint } : {}),
       messages: {
         identity: identityMessage,
         trust: trustMessage,
@@ -414,7 +447,9 @@ export class GkeWorkloadIdentityProvider implements Provider<GkeDesired, GkeObse
       const target: PolicyTarget = { kind: 'serviceAccount', project: r.projectId, email: sa.email };
       const policy = await this.#readPolicy(target);
       if (policy) {
-        const kubernetesMember = kubernetesServiceAccountMember(r.workloadPool, owner.namespace, owner.serviceAccountName);
+        const kubernetesMember = r.workloadIdentityProvider
+          ? federatedPrincipal({ projectNumber: r.projectNumber, pool: r.workloadPool }, serviceAccountSubject(owner.namespace, owner.serviceAccountName))
+          : kubernetesServiceAccountMember(r.workloadPool, owner.namespace, owner.serviceAccountName);
         const edit = await editPolicy(this.#gcp, target, [{ member: kubernetesMember, grants: [], removable: 'all' }], undefined, policy);
         if (edit.removed.length) changes.push({ step: 'trust', action: 'TrustRevoked', message: `Removed ${WORKLOAD_IDENTITY_USER} on ${sa.email} from ${kubernetesMember}` });
       }

@@ -1,5 +1,5 @@
 // What the WorkloadIdentity reconcile steps are given: caches to read, ports to write through, the providers.
-import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import type { CloudAccount, WorkloadIdentity } from '../../api/types.ts';
 import type { Cache } from '../../controller/informer.ts';
 import type { ActionCatalogue } from '../../domain/guardrails/index.ts';
@@ -13,6 +13,8 @@ export interface WorkloadIdentityReconcilerDeps {
   identities: Cache<WorkloadIdentity>;
   accounts: Cache<CloudAccount>;
   serviceAccounts: Cache<V1ServiceAccount>;
+  /** The ConfigMaps Keyless wrote (labelled app.kubernetes.io/managed-by=keyless); without it each is read from the API. */
+  configMaps?: Cache<V1ConfigMap>;
   namespaces: Cache<V1Namespace>;
   workloads: Workloads;
   providers: ProviderRegistry;

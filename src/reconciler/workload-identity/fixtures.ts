@@ -110,6 +110,7 @@ export function harness(providers: ProviderRegistry, cluster = new FakeCluster()
     identities: cluster.identities,
     accounts: cluster.accounts,
     serviceAccounts: cluster.serviceAccounts,
+    configMaps: cluster.configMaps,
     namespaces: cluster.namespaces,
     workloads: new FakeWorkloads(),
     providers,

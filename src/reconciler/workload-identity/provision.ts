@@ -8,6 +8,7 @@ import { accountForRecord } from '../../providers/registry.ts';
 import type { Owner, Provisioned, Revoked } from '../../providers/types.ts';
 import type { Admitted } from './admit.ts';
 import { unbindServiceAccount } from './bind-service-account.ts';
+import { withdrawConfigMap } from './config-map.ts';
 import type { WorkloadIdentityReconcilerDeps } from './deps.ts';
 import { ObjectGone, type Reporter } from './report.ts';
 
@@ -16,11 +17,12 @@ export function ownerOf(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity)
 }
 
 /**
- * Revokes everything `record` names: our ServiceAccount annotations first (no new pod is pointed at an identity
- * about to disappear), then the provider's trust, grants and identity, through the account the record names.
+ * Revokes everything `record` names: our ServiceAccount annotations and the pods' ConfigMap first (no new pod is
+ * pointed at an identity about to disappear), then the provider's trust, grants and identity, through the account the
+ * record names.
  */
 export async function revokeRecord(d: WorkloadIdentityReconcilerDeps, wi: WorkloadIdentity, record: ProvisionedRecord): Promise<Revoked> {
-  const unbound = await unbindServiceAccount(d, wi, record);
+  const unbound = [await unbindServiceAccount(d, wi, record), await withdrawConfigMap(d, wi, record)].filter(Boolean).join('; ');
   const account = accountForRecord(record, d.accounts.get(record.cloudAccount));
   const provider = d.providers.providerFor(account, record.cloud, record.mechanism);
   if (!provider) {

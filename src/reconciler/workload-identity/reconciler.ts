@@ -15,6 +15,8 @@ import { CloudError } from '../../providers/cloud-error.ts';
 import { ProviderError } from '../../providers/types.ts';
 import { admit, admitNamespace, listViolations, recordOf, type Admitted } from './admit.ts';
 import { bindServiceAccount } from './bind-service-account.ts';
+import { orphanConfigMap, publishConfigMap } from './config-map.ts';
+import type { Outcome } from './conditions.ts';
 import type { WorkloadIdentityReconcilerDeps } from './deps.ts';
 import { provision, revokeRecord } from './provision.ts';
 import { ObjectGone, Reporter } from './report.ts';
@@ -42,6 +44,13 @@ function keepIdentity(status: WorkloadIdentityStatus | undefined): WorkloadIdent
 function transient(err: unknown): string {
   if (err instanceof CloudError) return err.code === 'Timeout' ? err.message : `the cloud asked us to retry (${err.code})`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** ServiceAccountReady covers what pods need from Kubernetes: the annotations, and the ConfigMap a mechanism asks for. */
+function withConfigMap(serviceAccount: NonNullable<Outcome['serviceAccount']>, configMap: Outcome['serviceAccount']): NonNullable<Outcome['serviceAccount']> {
+  if (!configMap) return serviceAccount;
+  if (!configMap.ok) return configMap;
+  return serviceAccount.ok ? { ...serviceAccount, message: `${configMap.message} ${serviceAccount.message}` } : serviceAccount;
 }
 
 export class WorkloadIdentityReconciler {
@@ -115,8 +124,9 @@ export class WorkloadIdentityReconciler {
 
     if (!routine) await this.#report.changes(wi, provisioned.changes);
     const bound = await bindServiceAccount(this.#d, wi, cloud, provisioned);
+    const podSide = withConfigMap(bound.outcome, await publishConfigMap(this.#d, wi, provisioned, record));
     const status: WorkloadIdentityStatus = { ...base, ...provisioned.status };
-    const workloads = bound.outcome.ok ? await workloadsUpToDate(this.#d, this.#report, wi, plan.provider.pods, status) : undefined;
+    const workloads = podSide.ok ? await workloadsUpToDate(this.#d, this.#report, wi, plan.provider.pods, status) : undefined;
     const verification = !verificationEnabled(plan)
       ? undefined
       : !asFound
@@ -152,7 +162,7 @@ export class WorkloadIdentityReconciler {
                 }
               : { ok: true, reason: REASON.UpToDate, message: provisioned.messages.permissions },
         },
-        serviceAccount: bound.outcome,
+        serviceAccount: podSide,
         ...(workloads ? { workloads } : {}),
         ...(verification ? { credentials: verification.outcome } : {}),
         readyMessage: `Pods using ServiceAccount ${ctx.namespace}/${ctx.serviceAccountName} can use ${provisioned.status.identity ?? 'the identity'} (subject ${ctx.subject}). ${provisioned.messages.trust}. Pods started before this identity was ready get credentials only after a restart (kubectl rollout restart).`,
@@ -251,7 +261,8 @@ export class WorkloadIdentityReconciler {
     }
     const account = this.#d.accounts.get(wi.spec.cloudAccountRef.name);
     if ((wi.spec.deletionPolicy ?? account?.spec.deletionPolicy ?? 'Delete') === 'Orphan') {
-      await this.#report.event(wi, 'Normal', 'Orphaned', `deletionPolicy is Orphan: left ${wi.status?.identity ?? 'the cloud objects'} and the ServiceAccount annotation in place`);
+      const kept = await orphanConfigMap(this.#d, wi, record);
+      await this.#report.event(wi, 'Normal', 'Orphaned', `deletionPolicy is Orphan: left ${wi.status?.identity ?? 'the cloud objects'}${kept ? `, ${kept}` : ''} and the ServiceAccount annotation in place`);
       await release();
       return;
     }

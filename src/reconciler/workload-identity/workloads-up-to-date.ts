@@ -19,7 +19,7 @@ export async function workloadsUpToDate(
   const namespace = wi.metadata.namespace ?? '';
   const serviceAccountName = wi.spec.serviceAccountName;
   if (!pods.injected) {
-    return { ok: true, reason: REASON.NotRequired, message: 'Pods need no restart: GKE serves credentials through the node metadata server.' };
+    return { ok: true, reason: REASON.NotRequired, message: pods.notInjected ?? 'Pods need no restart: nothing is injected into them.' };
   }
   const running = await d.workloads.podsOf(namespace, serviceAccountName);
   const stale = running.flatMap((p) => {

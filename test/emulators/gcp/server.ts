@@ -3,7 +3,9 @@
 // Storage bucket policies, Pub/Sub topic policies and Secret Manager secret policies, and the lists of each resource
 // type (kubectl keyless migrate looks for grants with them), on one root URL. Errors
 // use Google's JSON error format. The same root serves GKE Workload Identity's token exchanges (tokens.ts): STS
-// POST /v1/token and IAM Credentials generateAccessToken. `/__emulator/...` is the test-facing admin API: seed
+// POST /v1/token and IAM Credentials generateAccessToken; IAM v1's workload identity pools and providers with their
+// long-running operations (pools.ts), whose providers STS exchanges tokens of any cluster against; and
+// testIamPermissions on projects and buckets for the tokens it issued (permissions.ts). `/__emulator/...` is the test-facing admin API: seed
 // projects and resources, switch faults on, read the call log and every policy version written; trust an issuer
 // (POST issuers {issuer, jwks}), declare a workload pool (POST pools {pool, issuer[, jwks][, identityProvider]}),
 // move the token clock (POST clock {offsetSeconds}) and look up whom an issued access token stands for
@@ -12,6 +14,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { issuerFromJson, TrustedIssuers, type IssuerSource } from '../oidc/issuers.ts';
 import { GcpState, GoogleError, type Binding, type Faults, type ServiceAccount, type StoredPolicy } from './state.ts';
+import type { FederationPools } from './pools.ts';
 import { GcpTokens, OAuthError, type WorkloadPool } from './tokens.ts';
 
 export interface GcpEmulator {
@@ -26,6 +29,8 @@ interface Request {
   path: string;
   query: URLSearchParams;
   body: unknown;
+  /** The bearer token. */
+  caller: string;
 }
 
 interface Answer {
@@ -60,7 +65,62 @@ const aborted = () => new GoogleError(409, 'ABORTED', 'There were concurrent pol
 /** Cloud Storage signals a stale etag as a failed precondition, in its own error dialect. */
 const preconditionFailed = () => new GoogleError(412, 'conditionNotMet', 'Precondition Failed');
 
-function routes(state: GcpState): Route[] {
+/** One page of a list, as IAM pages them: `pageSize` (default 50), `pageToken` an offset here. */
+function paged<T>(key: string, all: T[], req: Request, render: (t: T) => object): object {
+  const size = Math.min(Number(req.query.get('pageSize') ?? 50) || 50, 1000);
+  const from = Number(req.query.get('pageToken') ?? 0) || 0;
+  const page = all.slice(from, from + size);
+  return { ...(page.length ? { [key]: page.map(render) } : {}), ...(from + size < all.length ? { nextPageToken: String(from + size) } : {}) };
+}
+
+const LOCATION = '/v1/projects/([^/:]+)/locations/global/workloadIdentityPools';
+
+function federationRoutes(pools: FederationPools): Route[] {
+  const showDeleted = (req: Request) => req.query.get('showDeleted') === 'true';
+  const mask = (req: Request) => req.query.get('updateMask') ?? '';
+  const m1 = (m: string[]) => m[1] ?? '';
+  const m2 = (m: string[]) => m[2] ?? '';
+  const m3 = (m: string[]) => m[3] ?? '';
+  return [
+    ['POST', new RegExp(`^${LOCATION}$`), 'workloadIdentityPools.create', (m, req) => pools.createPool(m1(m), req.query.get('workloadIdentityPoolId') ?? '', req.body ?? {})],
+    ['GET', new RegExp(`^${LOCATION}$`), 'workloadIdentityPools.list', (m, req) => paged('workloadIdentityPools', pools.listPools(m1(m), showDeleted(req)), req, (p) => pools.publicPool(p))],
+    ['GET', new RegExp(`^${LOCATION}/([^/:]+)$`), 'workloadIdentityPools.get', (m) => pools.publicPool(pools.pool(m1(m), m2(m)))],
+    ['PATCH', new RegExp(`^${LOCATION}/([^/:]+)$`), 'workloadIdentityPools.patch', (m, req) => pools.patchPool(m1(m), m2(m), req.body ?? {}, mask(req))],
+    ['DELETE', new RegExp(`^${LOCATION}/([^/:]+)$`), 'workloadIdentityPools.delete', (m) => pools.deletePool(m1(m), m2(m))],
+    ['POST', new RegExp(`^${LOCATION}/([^/:]+):undelete$`), 'workloadIdentityPools.undelete', (m) => pools.undeletePool(m1(m), m2(m))],
+    ['POST', new RegExp(`^${LOCATION}/([^/:]+)/providers$`), 'workloadIdentityPools.providers.create', (m, req) =>
+      pools.createProvider(m1(m), m2(m), req.query.get('workloadIdentityPoolProviderId') ?? '', req.body ?? {})],
+    ['GET', new RegExp(`^${LOCATION}/([^/:]+)/providers$`), 'workloadIdentityPools.providers.list', (m, req) =>
+      paged('workloadIdentityPoolProviders', pools.listProviders(m1(m), m2(m), showDeleted(req)), req, (p) => pools.publicProvider(p))],
+    ['GET', new RegExp(`^${LOCATION}/([^/:]+)/providers/([^/:]+)$`), 'workloadIdentityPools.providers.get', (m) => pools.publicProvider(pools.provider(m1(m), m2(m), m3(m)))],
+    ['PATCH', new RegExp(`^${LOCATION}/([^/:]+)/providers/([^/:]+)$`), 'workloadIdentityPools.providers.patch', (m, req) =>
+      pools.patchProvider(m1(m), m2(m), m3(m), req.body ?? {}, mask(req))],
+    ['DELETE', new RegExp(`^${LOCATION}/([^/:]+)/providers/([^/:]+)$`), 'workloadIdentityPools.providers.delete', (m) => pools.deleteProvider(m1(m), m2(m), m3(m))],
+    ['POST', new RegExp(`^${LOCATION}/([^/:]+)/providers/([^/:]+):undelete$`), 'workloadIdentityPools.providers.undelete', (m) => pools.undeleteProvider(m1(m), m2(m), m3(m))],
+    ['GET', /^\/v1\/projects\/([^/:]+)\/locations\/global\/(workloadIdentityPools\/[^/:]+(?:\/providers\/[^/:]+)?\/operations\/[^/:]+)$/, 'workloadIdentityPools.operations.get', (m) =>
+      pools.getOperation(m1(m), `locations/global/${m2(m)}`)],
+  ];
+}
+
+/** testIamPermissions for the access tokens the emulator issued (STS, generateAccessToken). */
+function permissionRoutes(state: GcpState, tokens: GcpTokens): Route[] {
+  const requested = (req: Request) => ((req.body as { permissions?: unknown } | undefined)?.permissions as string[] | undefined) ?? [];
+  return [
+    ['POST', /^\/v[13]\/projects\/([^/:]+):testIamPermissions$/, 'projects.testIamPermissions', (m, req) => {
+      const permissions = tokens.testPermissions(req.caller, [`project/${state.project(m[1] ?? '').projectId}`], requested(req));
+      return permissions.length ? { permissions } : {};
+    }],
+    ['GET', /^\/storage\/v1\/b\/([^/]+)\/iam\/testPermissions$/, 'buckets.testIamPermissions', (m, req) => {
+      const bucket = m[1] ?? '';
+      state.policy(`bucket/${bucket}`, `The specified bucket ${bucket}`);
+      const project = state.bucketProjects.get(bucket);
+      const permissions = tokens.testPermissions(req.caller, [`bucket/${bucket}`, ...(project ? [`project/${project}`] : [])], req.query.getAll('permissions'));
+      return { kind: 'storage#testIamPermissionsResponse', ...(permissions.length ? { permissions } : {}) };
+    }],
+  ];
+}
+
+function routes(state: GcpState, tokens: GcpTokens): Route[] {
   const policyRoutes = (kind: string, pattern: RegExp, key: (m: string[]) => string, what: (m: string[]) => string, check?: (m: string[]) => void): Route[] => [
     [['GET', 'POST'], new RegExp(`${pattern.source}:getIamPolicy$`), `${kind}.getIamPolicy`, (m, req) => {
       check?.(m);
@@ -109,6 +169,8 @@ function routes(state: GcpState): Route[] {
       wirePolicy(state.readPolicy(`bucket/${m[1] ?? ''}`, `The specified bucket ${m[1] ?? ''}`, requestedVersion(req)), { kind: 'storage#policy', resourceId: `projects/_/buckets/${m[1] ?? ''}` })],
     ['PUT', /^\/storage\/v1\/b\/([^/]+)\/iam$/, 'buckets.setIamPolicy', (m, req) =>
       wirePolicy(state.writePolicy(`bucket/${m[1] ?? ''}`, `The specified bucket ${m[1] ?? ''}`, req.body as Parameters<GcpState['writePolicy']>[2], preconditionFailed), { kind: 'storage#policy', resourceId: `projects/_/buckets/${m[1] ?? ''}` })],
+    ...federationRoutes(tokens.federation),
+    ...permissionRoutes(state, tokens),
   ];
 }
 
@@ -120,7 +182,8 @@ function findRoute(table: Route[], method: string, path: string): Route | undefi
 }
 
 /** Only for naming requests: the handlers of this table never run. */
-const NAMING_ROUTES = routes(new GcpState());
+const NAMING_STATE = new GcpState();
+const NAMING_ROUTES = routes(NAMING_STATE, new GcpTokens(NAMING_STATE));
 
 /**
  * The operation a request to Google's APIs names (`path` URL-decoded), as this emulator logs it and the operator
@@ -212,7 +275,7 @@ export async function startGcpEmulator(
   for (const p of opts.projects ?? []) state.addProject(p.projectId, p.projectNumber);
   const tokens = new GcpTokens(state, new TrustedIssuers(opts.issuers));
   for (const p of opts.pools ?? []) tokens.addPool(p);
-  const table = routes(state);
+  const table = routes(state, tokens);
   /** Calls held by a delay fault, each with what serves it early. */
   const held = new Map<NodeJS.Timeout, () => void>();
   const releaseHeld = () => {
@@ -309,7 +372,7 @@ export async function startGcpEmulator(
         if (delay !== undefined) await hold(delay);
         const injected = state.injectedFailure(operation);
         if (injected) throw new GoogleError(injected, STATUS_NAMES[injected] ?? 'UNKNOWN', `Injected failure for ${operation}.`);
-        out = route[3](route[1].exec(path)?.slice(0) ?? [], { method, path, query: url.searchParams, body });
+        out = route[3](route[1].exec(path)?.slice(0) ?? [], { method, path, query: url.searchParams, body, caller });
       } catch (err) {
         if (!(err instanceof GoogleError)) throw err;
         status = err.code;

@@ -1,11 +1,17 @@
-// GKE Workload Identity's two token exchanges, checked the way Google checks them:
+// Workload Identity Federation's two token exchanges, checked the way Google checks them:
 //
-//   sts.googleapis.com POST /v1/token (RFC 8693 token exchange, form or JSON): the KSA token's audience is the
-//     workload pool (PROJECT.svc.id.goog) and the request's `audience` is `identitynamespace:POOL:PROVIDER`, the
+//   sts.googleapis.com POST /v1/token (RFC 8693 token exchange, form or JSON), for GKE: the KSA token's audience is
+//     the workload pool (PROJECT.svc.id.goog) and the request's `audience` is `identitynamespace:POOL:PROVIDER`, the
 //     form GKE's metadata server and fleet credential configurations use; the pool must trust the token's issuer
 //     (signature against its keys, expiry). The federated token stands for
 //     principal://iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL/subject/ns/NS/sa/SA,
 //     also known to IAM as serviceAccount:POOL[NS/SA].
+//   The same endpoint for any other cluster: the request's `audience` is a workload identity pool provider's full name
+//     (//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL/providers/P, pools.ts); the token
+//     must come from the provider's issuer, be signed by its keys (jwksJson, or what the issuer publishes), carry one
+//     of the provider's audiences, and pass its attribute mapping and condition. The federated token stands for
+//     principal://iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL/subject/<google.subject>
+//     and for the pool's principalSets (all of it, its groups and attributes).
 //   iamcredentials.googleapis.com POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken: the caller's
 //     federated token must hold iam.serviceAccounts.getAccessToken on the Google service account, i.e. one of its
 //     members has roles/iam.workloadIdentityUser (or serviceAccountTokenCreator) in that account's own policy.
@@ -15,8 +21,10 @@
 // PERMISSION_DENIED "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).").
 import { randomBytes } from 'node:crypto';
 import { TrustedIssuers } from '../oidc/issuers.ts';
-import { audiences, checkTimes, decodeJwt } from '../oidc/jwt.ts';
+import { audiences, checkSignature, checkTimes, decodeJwt } from '../oidc/jwt.ts';
 import { StatusError } from '../http.ts';
+import { grantedPermissions } from './permissions.ts';
+import { FederationPools } from './pools.ts';
 import { GoogleError, type GcpState } from './state.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -53,6 +61,8 @@ export interface IssuedToken {
 export class GcpTokens {
   readonly issuers: TrustedIssuers;
   readonly pools = new Map<string, WorkloadPool>();
+  /** Workload identity pools and providers (IAM v1), for clusters that are not GKE. */
+  readonly federation: FederationPools;
   readonly issued = new Map<string, IssuedToken>();
   clockOffsetSeconds = 0;
   readonly #state: GcpState;
@@ -60,6 +70,7 @@ export class GcpTokens {
   constructor(state: GcpState, issuers = new TrustedIssuers()) {
     this.#state = state;
     this.issuers = issuers;
+    this.federation = new FederationPools(state);
   }
 
   now(): number {
@@ -80,6 +91,7 @@ export class GcpTokens {
       throw new OAuthError(400, 'invalid_request', `Invalid value for "subject_token_type": ${params['subject_token_type'] ?? ''}.`);
     }
     const audience = params['audience'] ?? '';
+    if (audience.startsWith('//iam.googleapis.com/')) return this.#exchangeFederated(audience, params['subject_token'] ?? '');
     const namespaced = /^identitynamespace:([^:]+):(.+)$/.exec(audience);
     if (!namespaced) {
       throw new OAuthError(400, 'invalid_request', 'Invalid value for "audience". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.');
@@ -109,6 +121,39 @@ export class GcpTokens {
     return { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: FEDERATED_LIFETIME_SECONDS };
   }
 
+  /** STS for a workload identity pool provider (pools.ts): the checks in the order Google makes them. */
+  async #exchangeFederated(audience: string, subjectToken: string): Promise<object> {
+    const target = this.federation.forAudience(audience);
+    const { pool, provider, jwks } = target ?? {};
+    if (!pool || !provider || pool.state !== 'ACTIVE' || provider.state !== 'ACTIVE' || pool.disabled || provider.disabled) {
+      throw new OAuthError(400, 'invalid_target', 'The target service indicated by the "audience" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn\'t exist.');
+    }
+    const jwt = decodeJwt(subjectToken);
+    if (!jwt) throw new OAuthError(400, 'invalid_grant', 'Unable to parse the ID Token.');
+    const issuer = provider.oidc.issuerUri;
+    if (jwt.claims.iss !== issuer) throw new OAuthError(400, 'invalid_grant', `The issuer in ID Token ${String(jwt.claims.iss)} does not match the expected ones [${issuer}].`);
+    const signature = jwks ? checkSignature(jwt, jwks) : await this.issuers.verify(jwt, issuer);
+    // [unverified] wording: Google cannot fetch the discovery document or JWKS of the issuer.
+    if (signature === 'unknown-issuer') throw new OAuthError(400, 'invalid_grant', `Unable to retrieve the public keys of issuer ${issuer}: its discovery document or JWKS is not reachable. Upload them as jwksJson instead.`);
+    if (signature !== 'valid') throw new OAuthError(400, 'invalid_grant', 'Invalid JWT signature.');
+    if (checkTimes(jwt.claims, this.now()) !== 'current') throw new OAuthError(400, 'invalid_grant', `ID Token issued at ${jwt.claims.iat ?? 0} is stale to sign-in.`);
+    const aud = audiences(jwt.claims);
+    const accepted = this.federation.audiencesOf(provider);
+    if (!aud.some((a) => accepted.includes(a))) throw new OAuthError(400, 'invalid_grant', `The audience in ID Token [${aud.join(', ')}] does not match the expected audience ${accepted.join(', ')}.`);
+    const mapped = this.federation.map(provider, jwt.claims);
+    if (!mapped.ok) throw new OAuthError(400, 'invalid_grant', mapped.message);
+    const base = `iam.googleapis.com/${pool.name}`;
+    const principal = `principal://${base}/subject/${mapped.subject}`;
+    const members = [
+      principal,
+      `principalSet://${base}/*`,
+      ...mapped.groups.map((g) => `principalSet://${base}/group/${g}`),
+      ...Object.entries(mapped.attributes).map(([k, v]) => `principalSet://${base}/attribute.${k}/${v}`),
+    ];
+    const token = this.#issue({ kind: 'federated', principal, members }, FEDERATED_LIFETIME_SECONDS);
+    return { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: FEDERATED_LIFETIME_SECONDS };
+  }
+
   /** IAM Credentials generateAccessToken for service account `id` (its email or unique id), called with `bearer`. */
   generateAccessToken(bearer: string, project: string, id: string, body: unknown): object {
     const caller = this.issued.get(bearer);
@@ -135,6 +180,20 @@ export class GcpTokens {
     const member = `serviceAccount:${account.email}`;
     const token = this.#issue({ kind: 'serviceAccount', principal: member, members: [member] }, lifetime);
     return { accessToken: token, expireTime: new Date((this.now() + lifetime) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  }
+
+  /**
+   * testIamPermissions with an access token this emulator issued: the requested permissions its members hold on the
+   * policies under `keys` (a resource and the project it inherits from).
+   */
+  testPermissions(bearer: string, keys: string[], requested: string[]): string[] {
+    const caller = this.issued.get(bearer);
+    if (!caller || caller.expiresAt <= this.now()) throw new GoogleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+    const policies = keys.flatMap((k) => {
+      const p = this.#state.policies.get(k);
+      return p ? [p] : [];
+    });
+    return grantedPermissions(policies, caller.members, requested);
   }
 
   #issue(token: Omit<IssuedToken, 'expiresAt'>, lifetimeSeconds: number): string {
