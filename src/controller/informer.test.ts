@@ -137,6 +137,7 @@ describe('ResourceWatch protocol', () => {
         setTimeout(() => res.socket?.destroy(), 150);
       },
       { status: 503 }, // the API server is not ready again yet
+      { status: 403 }, // ready, but its authorizer's caches are still filling
       (res) => {
         res.write(line('MODIFIED', obj('a', 13, 'changed')));
         res.end();
@@ -146,17 +147,18 @@ describe('ResourceWatch protocol', () => {
     const watch = new ResourceWatch<Obj>({ name: 'things', api, path: '/api/v1/things', logger: pino({ level: 'silent' }), metrics });
     try {
       await watch.start();
-      await until('the third watch', () => server.requests.filter((r) => r.startsWith('WATCH')).length >= 4);
+      await until('the fourth watch', () => server.requests.filter((r) => r.startsWith('WATCH')).length >= 5);
       const requests = [...server.requests];
       await watch.stop();
       assert.deepEqual(
         requests.map((r) => r.split(' ')[0]),
-        ['LIST', 'WATCH', 'WATCH', 'WATCH', 'WATCH'],
+        ['LIST', 'WATCH', 'WATCH', 'WATCH', 'WATCH', 'WATCH'],
         `one list only: ${requests.join(' | ')}`,
       );
       assert.match(requests[2] ?? '', /^WATCH resourceVersion=12&/, 'resumed from the last event seen before the reset');
       assert.match(requests[3] ?? '', /^WATCH resourceVersion=12&/, 'and again after the 503');
-      assert.match(requests[4] ?? '', /^WATCH resourceVersion=13&/);
+      assert.match(requests[4] ?? '', /^WATCH resourceVersion=12&/, 'and after the 403');
+      assert.match(requests[5] ?? '', /^WATCH resourceVersion=13&/);
       assert.equal(watch.get('a')?.data, 'changed');
       assert.ok(watch.get('b'));
       const restarts = (await metrics.informerRestarts.get()).values;

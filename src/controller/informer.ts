@@ -64,11 +64,14 @@ const WATCH_RESUME_MAX_MS = 8_000;
 
 /**
  * A watch that ended with an error the same resourceVersion can be resumed after: the connection failed (reset,
- * refused, timed out) or the API server asked to come back later (429, 5xx). 410 and other refusals are not.
+ * refused, timed out), the API server asked to come back later (429, 5xx), or it refused us (401, 403) — which a
+ * kube-apiserver that has just restarted does for a few seconds while its authorizer's caches fill (the chaos run
+ * sees it after every restart). A refusal that lasts ends the resumes after MAX_WATCH_RESUMES and is reported as an
+ * informer failure. 410 is not resumable: the version is gone.
  */
 function resumable(err: unknown): boolean {
   if (err instanceof WatchExpired) return false;
-  if (err instanceof KubeApiError) return err.code === 429 || err.code >= 500;
+  if (err instanceof KubeApiError) return err.code === 401 || err.code === 403 || err.code === 429 || err.code >= 500;
   return err instanceof Error;
 }
 
@@ -224,10 +227,10 @@ export class ResourceWatch<T extends KubernetesObject> implements Cache<T> {
 
   /**
    * One list, then watches resumed from the last resourceVersion seen for as long as they are not expired. A watch
-   * dropped by the network or by an API server going away (reset, refused, 429, 5xx) is resumed from that version
-   * too, after a short backoff, as client-go's reflector does: relisting 10,000 objects because an API server
-   * restarted is what the resourceVersion is there to avoid. Only 410 Gone (the version was compacted away), another
-   * refusal, or too many drops in a row fall back to a fresh list.
+   * dropped by the network or by an API server going away (reset, refused, 401/403 while it warms up, 429, 5xx) is
+   * resumed from that version too, after a short backoff, as client-go's reflector does: relisting 10,000 objects
+   * because an API server restarted is what the resourceVersion is there to avoid. Only 410 Gone (the version was
+   * compacted away), another refusal, or too many drops in a row fall back to a fresh list.
    */
   async #listAndWatch(signal: AbortSignal): Promise<void> {
     let version = await this.#listAll(signal);
