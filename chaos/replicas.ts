@@ -76,19 +76,6 @@ export class Replicas {
     return true;
   }
 
-  /** Sum of a metric over the live replicas' /metrics. */
-  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-    let sum = 0;
-    for (const r of this.#live.values()) {
-      const text = await fetch(`http://127.0.0.1:${r.port}/metrics`).then((res) => res.text(), () => '');
-      for (const line of text.split('\n')) {
-        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-      }
-    }
-    return sum;
-  }
-
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#poller);
