@@ -9,10 +9,11 @@ export function summary(r: ChaosReport): string {
   const kills = r.process.kills;
   const leaked = Object.entries(c.leaked).map(([k, v]) => `${k} ${v}`).join(', ');
   const mark = (ok: boolean) => (ok ? 'ok  ' : 'FAIL');
+  const faulted = Object.entries(r.faults.injected).filter(([k]) => k !== 'invisible').reduce((s, [, v]) => s + v, 0);
   return [
     `Chaos run, seed ${r.options.seed}: ${r.options.n} identities, fault rate ${r.options.faultRate}, ${r.durationSeconds}s`,
     `  population   ${Object.entries(r.population.initial).map(([k, v]) => `${k} ${v}`).join(', ')}; edits ${Object.entries(r.population.edits).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; ${r.population.deleted} deleted, ${r.population.added} added; ${r.population.accountDeleted} deleted with their CloudAccount's identities`,
-    `  faults       ${Object.entries(r.faults.injected).map(([k, v]) => `${k} ${v}`).join(', ')} of ${r.faults.cloudRequests} cloud requests; ${r.faults.conflicts} write conflicts; ${r.faults.concurrentEditorEdits} edits by a concurrent policy editor`,
+    `  faults       ${faulted} of ${r.faults.requestsUnderFaults} cloud requests while faults were on (${r.faults.cloudRequests} in all): ${Object.entries(r.faults.injected).filter(([k]) => k !== 'invisible').map(([k, v]) => `${k} ${v}`).join(', ')}; ${r.faults.injected['invisible'] ?? 0} point reads of a just-created role answered NoSuchEntity; ${r.faults.conflicts} write conflicts; ${r.faults.concurrentEditorEdits} edits by a concurrent policy editor`,
     `  process      ${kills.length} SIGKILLs (${kills.filter((k) => k.mode === 'afterWrite').length} right after a cloud write; ${['build', 'churn', 'account', 'teardown'].map((p) => `${p} ${kills.filter((k) => k.phase === p).length}`).join(', ')}), ${r.process.leaderChanges} leader changes, ${r.process.apiserverRestarts} API server restarts, ${r.process.expiredRelists} relists on an expired watch; exits: ${byCause('killed')} killed, ${byCause('steppedDown')} stepped down, ${byCause('stopped')} stopped, ${byCause('crashed')} crashed; peak RSS ${r.process.peakRssMiB} MiB`,
     `  times        converged ${r.convergeSeconds ?? 'never'}s after faults stopped; all gone ${r.teardownSeconds ?? 'never'}s after the delete`,
     `  checks`,

@@ -21,7 +21,7 @@ import type { WorkloadIdentity } from '../src/api/types.ts';
 import { CLUSTER_NAME, startAws, startAzure, startGcp } from '../bench/clouds.ts';
 import type { ProxyCounts } from '../bench/cloud-proxy.ts';
 import { DEFAULT_WEIGHTS, type FaultSettings } from '../bench/faults.ts';
-import { parseOptions } from '../bench/options.ts';
+import { parseOptions, shippedNodeOptions } from '../bench/options.ts';
 import { forEachLimit, until, Workload } from '../bench/workload.ts';
 import { kubeConfig, kubectl, rawGet } from '../test/support/cluster.ts';
 import { installOperator } from '../test/support/operator.ts';
@@ -38,7 +38,7 @@ export interface ChaosReport {
   options: ChaosOptions;
   durationSeconds: number;
   population: { initial: Record<Kind, number>; edits: Partial<Record<EditKind, number>>; deleted: number; added: number; accountDeleted: number };
-  faults: { injected: Record<string, number>; conflicts: number; cloudRequests: number; concurrentEditorEdits: number };
+  faults: { injected: Record<string, number>; conflicts: number; cloudRequests: number; requestsUnderFaults: number; concurrentEditorEdits: number };
   process: { kills: Kill[]; leaderChanges: number; apiserverRestarts: number; expiredRelists: number; exits: Exit[]; peakRssMiB: number };
   convergeSeconds: number | undefined;
   teardownSeconds: number | undefined;
@@ -104,6 +104,8 @@ export async function runChaos(opts: ChaosOptions, env: ChaosEnv): Promise<Chaos
       KEYLESS_CLOUD_WRITE_BURST: '10',
       KEYLESS_CLOUD_READS_PER_SECOND: '500',
       KEYLESS_RESYNC_SECONDS: '120',
+      // The heap limits the shipped Deployment sets: memory is judged as the image runs.
+      NODE_OPTIONS: shippedNodeOptions(),
     },
   });
   const observer = new Observer(kc, (k, versions) => void checkRelease(k, versions));
@@ -125,7 +127,16 @@ export async function runChaos(opts: ChaosOptions, env: ChaosEnv): Promise<Chaos
   let editor: { stop(): Promise<number> } | undefined;
 
   const faults: FaultSettings = { rate: opts.faultRate, weights: DEFAULT_WEIGHTS, hangMs: (opts.callTimeoutSeconds + 3) * 1000, slowMs: Math.min(2000, opts.callTimeoutSeconds * 400), invisibleMs: 3000 };
+  /** Cloud requests while faults were on: what the injected faults are a share of. */
+  let requestsUnderFaults = 0;
+  let faultsOnSince: number | undefined;
+  const requestCount = () => proxies.reduce((sum, p) => sum + p.snapshot().reads + p.snapshot().writes, 0);
   const setFaults = (on: boolean) => {
+    if (on && faultsOnSince === undefined) faultsOnSince = requestCount();
+    if (!on && faultsOnSince !== undefined) {
+      requestsUnderFaults += requestCount() - faultsOnSince;
+      faultsOnSince = undefined;
+    }
     for (const p of proxies) p.configure({ faults: on ? faults : undefined });
   };
   // Kills armed "after a write" fire from the proxies, as soon as a cloud write was applied and answered: the
@@ -152,8 +163,8 @@ export async function runChaos(opts: ChaosOptions, env: ChaosEnv): Promise<Chaos
   const killPlan = { build: Math.round(opts.kills * 0.35), churn: Math.round(opts.kills * 0.25), account: Math.round(opts.kills * 0.1) };
   const killsLeft = { value: opts.kills };
   /**
-   * Runs `work` while killing the leader `count` times, at random moments at least a Lease apart (so a leader gets
-   * to act between kills), alternating between "right after a cloud write" and "any moment".
+   * Runs `work` while killing the leader `count` times, each 10–20 s after a leader took over (so every leader gets
+   * to act), alternating between "right after a cloud write" and "any moment".
    */
   const withKills = async (phase: string, count: number, work: Promise<unknown>) => {
     // Held until the kills are done; a failure of the work is raised then, not left unhandled meanwhile.
@@ -163,8 +174,9 @@ export async function runChaos(opts: ChaosOptions, env: ChaosEnv): Promise<Chaos
     );
     const n = Math.min(count, killsLeft.value);
     for (let i = 0; i < n; i++) {
-      await new Promise((r) => setTimeout(r, 15_000 + random() * 10_000));
-      await until(() => replicas.leader !== undefined, 60_000, 500);
+      // Counted from the moment a leader leads, so each leader gets to act before it is killed.
+      await until(() => replicas.leader !== undefined, 120_000, 500);
+      await new Promise((r) => setTimeout(r, 10_000 + random() * 10_000));
       if (i % 2 === 0) {
         armed = phase;
         // A phase with few writes left still gets its kill.
@@ -361,7 +373,7 @@ export async function runChaos(opts: ChaosOptions, env: ChaosEnv): Promise<Chaos
     options: opts,
     durationSeconds: Math.round((Date.now() - began) / 1000),
     population: { initial, edits, deleted, added, accountDeleted: found.accountDeleted },
-    faults: { injected: sumFaults(counts), conflicts: counts.reduce((s, c) => s + c.conflicts, 0), cloudRequests: counts.reduce((s, c) => s + c.reads + c.writes, 0), concurrentEditorEdits: found.editorEdits },
+    faults: { injected: sumFaults(counts), conflicts: counts.reduce((s, c) => s + c.conflicts, 0), cloudRequests: counts.reduce((s, c) => s + c.reads + c.writes, 0), requestsUnderFaults, concurrentEditorEdits: found.editorEdits },
     process: {
       kills: replicas.kills,
       leaderChanges: Math.max(0, replicas.leaders.length - 1),
