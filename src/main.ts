@@ -28,6 +28,7 @@ import { releaseOidcProviders } from './providers/aws/oidc-provider.ts';
 import { AwsProvider } from './providers/aws/provider.ts';
 import { checkGcpAccount } from './providers/gke-workload-identity/account-check.ts';
 import { gcpClientCache, gcpClientEnv } from './providers/gke-workload-identity/clients.ts';
+import { releaseWorkloadIdentityProviders } from './providers/gke-workload-identity/managed-provider.ts';
 import { GkeWorkloadIdentityProvider } from './providers/gke-workload-identity/provider.ts';
 import { anonymousGet } from './providers/issuer/anonymous-get.ts';
 import { providerRegistry } from './providers/registry.ts';
@@ -95,8 +96,11 @@ async function main(): Promise<void> {
   const accountReconciler = new CloudAccountReconciler({
     accounts,
     identities,
-    checks: { aws: (account, ctx) => checkAwsAccount(aws(account), account, ctx), azure: (account) => checkAzureAccount(azure(account).msi, account), gcp: (account) => checkGcpAccount(gcp(account).gcp, account, gcp(account).federation) },
-    releases: { aws: (account, ctx) => releaseOidcProviders(aws(account).iam, account, ctx) },
+    checks: { aws: (account, ctx) => checkAwsAccount(aws(account), account, ctx), azure: (account) => checkAzureAccount(azure(account).msi, account), gcp: (account, ctx) => checkGcpAccount(gcp(account).gcp, account, gcp(account).federation, ctx) },
+    releases: {
+      aws: (account, ctx) => releaseOidcProviders(aws(account).iam, account, ctx),
+      gcp: (account, ctx) => releaseWorkloadIdentityProviders(gcp(account).federation, account, ctx),
+    },
     issuerGet: anonymousGet(),
     cluster,
     kube,

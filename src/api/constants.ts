@@ -83,7 +83,10 @@ export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
 export const ACCOUNT_CONDITION = {
   /** Whether the issuer's discovery document and JWKS can be fetched anonymously, as the cloud fetches them. */
   issuerReachable: 'IssuerReachable',
-  /** AWS, spec.aws.manageOidcProvider: whether Keyless manages the IAM OIDC provider for the issuer. */
+  /**
+   * AWS spec.aws.manageOidcProvider, GCP spec.gcp.manageWorkloadIdentityProvider: whether Keyless manages the IAM OIDC
+   * provider, or the workload identity pool and provider, that trust the issuer.
+   */
   oidcProviderManaged: 'OIDCProviderManaged',
 } as const;
 
@@ -160,10 +163,16 @@ export const REASON = {
   JwksUnreachable: 'JwksUnreachable',
   /** The JWKS is not a JSON Web Key Set with at least one key. */
   JwksInvalid: 'JwksInvalid',
-  // OIDCProviderManaged (CloudAccount, AWS).
-  /** Keyless created the IAM OIDC provider for the issuer, tagged with its marker, and deletes it with the account. */
+  // OIDCProviderManaged (CloudAccount, AWS and GCP).
+  /**
+   * Keyless created the IAM OIDC provider for the issuer (or the workload identity pool provider), with its marker,
+   * and deletes it with the account.
+   */
   Managed: 'Managed',
-  /** An IAM OIDC provider for the issuer existed without this account's marker: used as it is, never changed. */
+  /**
+   * An IAM OIDC provider for the issuer (or the named workload identity pool provider) existed without this account's
+   * marker: used as it is, never changed.
+   */
   ExistingProvider: 'ExistingProvider',
   /** The IAM OIDC provider for the issuer lacks the client ID sts.amazonaws.com, so STS refuses IRSA tokens for it. */
   AudienceMissing: 'AudienceMissing',

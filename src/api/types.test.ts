@@ -234,6 +234,8 @@ const cloudAccount: Complete<CloudAccount> = {
       workloadPool: 'my-project.svc.id.goog',
       mechanism: 'ServiceAccount',
       workloadIdentityProvider: 'projects/123456789012/locations/global/workloadIdentityPools/clusters/providers/prod',
+      manageWorkloadIdentityProvider: true,
+      oidcIssuer: 'https://oidc.example.com/clusters/prod',
     },
     azure: {
       subscriptionId: '00000000-0000-0000-0000-000000000000',
@@ -282,7 +284,11 @@ const cloudAccount: Complete<CloudAccount> = {
     cloud: 'aws',
     issuer: 'https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE',
     oidcProviderArn: 'arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE',
-    managedTrust: { oidcProviderArns: ['arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE'] },
+    managedTrust: {
+      oidcProviderArns: ['arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE'],
+      workloadIdentityPools: ['projects/123456789012/locations/global/workloadIdentityPools/clusters'],
+      workloadIdentityProviders: ['projects/123456789012/locations/global/workloadIdentityPools/clusters/providers/prod'],
+    },
     identities: 1,
     conditions: [condition],
   },

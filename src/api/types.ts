@@ -160,6 +160,13 @@ export interface GcpCloudAccountSpec {
   mechanism?: GcpMechanism;
   /** `projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER`: federation for a cluster that is not GKE. */
   workloadIdentityProvider?: string;
+  /**
+   * Opt-in: Keyless creates the pool and the OIDC provider workloadIdentityProvider names when they are missing,
+   * trusting oidcIssuer, and deletes only what it created once nothing needs it.
+   */
+  manageWorkloadIdentityProvider?: boolean;
+  /** The issuer the managed provider trusts (this cluster's ServiceAccount token issuer); required when managing. */
+  oidcIssuer?: string;
 }
 
 export interface AzureCloudAccountSpec {
@@ -244,6 +251,10 @@ export interface CloudAccountStatus {
 export interface ManagedTrust {
   /** AWS: the IAM OIDC providers Keyless created (spec.aws.manageOidcProvider) and has not deleted yet. */
   oidcProviderArns?: string[];
+  /** GCP: the workload identity pools Keyless created (spec.gcp.manageWorkloadIdentityProvider) and has not deleted yet. */
+  workloadIdentityPools?: string[];
+  /** GCP: the workload identity pool providers Keyless created and has not deleted yet. */
+  workloadIdentityProviders?: string[];
 }
 
 export interface CloudAccount {

@@ -159,6 +159,13 @@ describe('CloudAccountReconciler', () => {
       assert.deepEqual(h.cluster.events.map((e) => e.reason), ['OIDCProviderCreated', 'Ready']);
     });
 
+    it('records only the lists of managed objects that hold something (GCP pools and providers)', async () => {
+      const provider = 'projects/1/locations/global/workloadIdentityPools/pool/providers/prov';
+      const h = harness({ verdict: { ...trusted, managedTrust: { workloadIdentityPools: [], workloadIdentityProviders: [provider] } } });
+      await h.reconciler.reconcile('prod-aws');
+      assert.deepEqual(h.account().status?.managedTrust, { workloadIdentityProviders: [provider] });
+    });
+
     it('keeps the record and the condition when a verdict does not speak for them, and drops them when it says none', async () => {
       const h = harness({ verdict: { ...trusted, managedTrust: { oidcProviderArns: [ARN] }, conditions: [{ type: 'OIDCProviderManaged', status: 'True', reason: 'Managed', message: 'ours' }] } });
       await h.reconciler.reconcile('prod-aws');

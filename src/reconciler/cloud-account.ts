@@ -1,6 +1,6 @@
 // The CloudAccount reconcile: resolve the issuer this cluster's tokens carry, check the cloud trusts it, and say
 // precisely what the platform team must create when it does not — or create it, where the account opts in
-// (spec.aws.manageOidcProvider). It also checks, as a warning beside Ready, that the cloud can fetch the issuer's
+// (spec.aws.manageOidcProvider, spec.gcp.manageWorkloadIdentityProvider). It also checks, as a warning beside Ready, that the cloud can fetch the issuer's
 // discovery document and keys (IssuerReachable).
 import { ACCOUNT_CONDITION, API_VERSION, CLOUD_ACCOUNT_FINALIZER, CONDITION, REASON } from '../api/constants.ts';
 import type { CloudAccount, CloudAccountStatus, Cloud, ManagedTrust, WorkloadIdentity } from '../api/types.ts';
@@ -41,8 +41,10 @@ interface Checked {
 /** The conditions a CloudAccount reports next to Ready that a verdict may leave as they are. */
 const CLOUD_CONDITIONS: readonly string[] = [ACCOUNT_CONDITION.oidcProviderManaged];
 
+/** The lists of what Keyless created that hold something, or undefined when none does. */
 function nonEmpty(trust: ManagedTrust | undefined): ManagedTrust | undefined {
-  return trust?.oidcProviderArns?.length ? trust : undefined;
+  const kept = Object.entries(trust ?? {}).filter(([, names]) => Array.isArray(names) && names.length > 0);
+  return kept.length ? Object.fromEntries(kept) : undefined;
 }
 
 export class CloudAccountReconciler {
@@ -176,7 +178,7 @@ export class CloudAccountReconciler {
     const cached = this.#verdicts.get(name);
     // What a check depends on besides the spec: whether identities use the account (a managed provider the account
     // stopped asking for waits for none to be left), and what the other accounts trust through.
-    const context = JSON.stringify([ctx.identities > 0, ctx.others.map((a) => [a.metadata.name, a.status?.oidcProviderArn ?? '']).sort()]);
+    const context = JSON.stringify([ctx.identities > 0, ctx.others.map((a) => [a.metadata.name, a.status?.oidcProviderArn ?? '', a.spec.gcp?.workloadIdentityProvider ?? '']).sort()]);
     // Keyed by uid too: a CloudAccount deleted and recreated under the same name starts at generation 1 again.
     if (
       cached &&

@@ -122,12 +122,13 @@ export function wireTriggers(opts: {
     identitiesOf(BY_SERVICE_ACCOUNT, serviceAccountKey(obj.metadata.namespace, obj.spec.serviceAccountName));
   });
 
-  // An account that keeps an IAM OIDC provider it created (or waits to delete it) while another account trusts through
-  // it looks again when any other account changes its issuer or provider, or goes.
+  // An account that keeps an IAM OIDC provider or workload identity pool provider it created (or waits to delete it)
+  // while another account trusts through it looks again when any other account changes its issuer or provider, or goes.
   const waitingOnOthers = (changed: string) => {
     for (const other of accounts.list()) {
       if (other.metadata.name === changed) continue;
-      if (other.metadata.deletionTimestamp || other.status?.managedTrust?.oidcProviderArns?.length) accountController.enqueue(objectKey(other));
+      const trust = other.status?.managedTrust;
+      if (other.metadata.deletionTimestamp || trust?.oidcProviderArns?.length || trust?.workloadIdentityProviders?.length) accountController.enqueue(objectKey(other));
     }
   };
   const ca = onMeaningfulChange(accountFingerprint, (obj: CloudAccount) => {

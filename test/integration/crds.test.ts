@@ -197,6 +197,10 @@ const rejections: Rejection[] = [
   { what: 'a GCP workloadIdentityProvider with the reserved gcp- prefix', base: gcpAccount, changes: { 'spec.gcp.workloadIdentityProvider': `projects/123456789012/locations/global/workloadIdentityPools/gcp-clusters/providers/prod` }, message: 'may not start with gcp-' },
   { what: 'a GCP workloadIdentityProvider in another project than projectNumber', base: gcpAccount, changes: { 'spec.gcp.workloadIdentityProvider': `projects/999/locations/global/workloadIdentityPools/my-clusters/providers/prod` }, message: 'workloadIdentityProvider must name a provider in this project' },
   { what: 'GKE’s workloadPool beside a workloadIdentityProvider', base: gcpAccount, changes: { 'spec.gcp.workloadPool': 'my-project-123.svc.id.goog', 'spec.gcp.workloadIdentityProvider': FEDERATION_PROVIDER }, message: 'workloadPool (GKE\'s pool) and workloadIdentityProvider' },
+  { what: 'manageWorkloadIdentityProvider without a workloadIdentityProvider to create', base: gcpAccount, changes: { 'spec.gcp.manageWorkloadIdentityProvider': true, 'spec.gcp.oidcIssuer': 'https://oidc.example.com/cluster-1' }, message: 'manageWorkloadIdentityProvider needs workloadIdentityProvider' },
+  { what: 'manageWorkloadIdentityProvider without the oidcIssuer to trust', base: federatedGcpAccount, changes: { 'spec.gcp.manageWorkloadIdentityProvider': true }, message: 'manageWorkloadIdentityProvider needs oidcIssuer' },
+  { what: 'manageWorkloadIdentityProvider with an empty oidcIssuer', base: federatedGcpAccount, changes: { 'spec.gcp.manageWorkloadIdentityProvider': true, 'spec.gcp.oidcIssuer': '' }, message: 'manageWorkloadIdentityProvider needs oidcIssuer' },
+  { what: 'a GCP oidcIssuer that is plain http', base: federatedGcpAccount, changes: { 'spec.gcp.manageWorkloadIdentityProvider': true, 'spec.gcp.oidcIssuer': 'http://oidc.example.com/cluster-1' }, message: 'oidcIssuer must be an https:// URL' },
   { what: 'an Azure subscriptionId that is not a GUID', base: azureAccount, changes: { 'spec.azure.subscriptionId': 'prod' }, message: 'subscriptionId must be a GUID' },
   { what: 'an Azure tenantId that is not a GUID', base: azureAccount, changes: { 'spec.azure.tenantId': 'contoso.onmicrosoft.com' }, message: 'tenantId must be a GUID' },
   { what: 'an Azure oidcIssuer over plain http', base: azureAccount, changes: { 'spec.azure.oidcIssuer': 'http://issuer.example.com/' }, message: 'oidcIssuer must be an https:// URL' },
@@ -325,6 +329,12 @@ describe('keyless.dev CRDs', () => {
     await create(edited(awsAccount, { 'spec.aws.manageOidcProvider': true, 'spec.aws.clusterName': 'prod-use1' }), 'managed-cluster', 'All');
     await create(edited(awsAccount, { 'spec.aws.manageOidcProvider': false }), 'unmanaged', 'All');
     assert.equal((await create(awsAccount, 'managed-default', 'All')).spec.aws?.manageOidcProvider, undefined);
+  });
+
+  it('accepts manageWorkloadIdentityProvider with a workloadIdentityProvider and an oidcIssuer, and leaves it unset by default', async () => {
+    await create(edited(federatedGcpAccount, { 'spec.gcp.manageWorkloadIdentityProvider': true, 'spec.gcp.oidcIssuer': 'https://oidc.example.com/cluster-1' }), 'managed-wip', 'All');
+    await create(edited(federatedGcpAccount, { 'spec.gcp.manageWorkloadIdentityProvider': false }), 'unmanaged-wip', 'All');
+    assert.equal((await create(federatedGcpAccount, 'managed-wip-default', 'All')).spec.gcp?.manageWorkloadIdentityProvider, undefined);
   });
 
   it('fills in the GCP and Azure CloudAccount defaults', async () => {

@@ -3,18 +3,31 @@
 // tokens are trusted through. GKE's pool is not an OIDC issuer URL Keyless can verify from outside the cluster, so
 // the pool stands in for the issuer. With Workload Identity Federation (a cluster that is not GKE) the pool and the
 // provider the account names must exist and be enabled, and the provider must map google.subject=assertion.sub: the
-// issuer it trusts becomes the account's issuer.
+// issuer it trusts becomes the account's issuer. With spec.gcp.manageWorkloadIdentityProvider Keyless first creates
+// the pool and the provider when they are missing (managed-provider.ts), then checks them like any other.
 import { REASON } from '../../api/constants.ts';
 import type { CloudAccount, GcpCloudAccountSpec } from '../../api/types.ts';
 import { isCloudError } from '../cloud-error.ts';
-import type { AccountVerdict } from '../types.ts';
+import type { AccountContext, AccountVerdict } from '../types.ts';
 import { federationProblems, parseWorkloadIdentityProvider, tokenAudience } from './federation.ts';
 import type { FederationPort, WorkloadIdentityPoolProvider } from './federation-port.ts';
+import { convergeWorkloadIdentityProvider, type ManagedProviderOutcome } from './managed-provider.ts';
 import type { GcpSharedReads } from './gcp-port.ts';
 import { workloadPool } from './naming.ts';
 import type { IamPolicy } from './policy.ts';
 
-export async function checkGcpAccount(gcp: GcpSharedReads, account: CloudAccount, federation?: FederationPort): Promise<AccountVerdict> {
+/** What the managed pool and provider add to a verdict: the record, their condition and Events. */
+function trustOf(outcome: ManagedProviderOutcome): Pick<AccountVerdict, 'managedTrust' | 'conditions' | 'events'> {
+  return { managedTrust: outcome.record, conditions: outcome.condition ? [outcome.condition] : [], events: outcome.events };
+}
+
+/** Whether the account asks Keyless to manage its pool and provider, or keeps some it made. */
+function managesTrust(account: CloudAccount): boolean {
+  const trust = account.status?.managedTrust;
+  return Boolean(account.spec.gcp?.manageWorkloadIdentityProvider || trust?.workloadIdentityPools?.length || trust?.workloadIdentityProviders?.length);
+}
+
+export async function checkGcpAccount(gcp: GcpSharedReads, account: CloudAccount, federation?: FederationPort, ctx?: AccountContext): Promise<AccountVerdict> {
   const spec = account.spec.gcp;
   if (!spec) throw new Error('not a GCP account');
   const problems = federationProblems(spec);
@@ -36,11 +49,26 @@ export async function checkGcpAccount(gcp: GcpSharedReads, account: CloudAccount
   if (!policy) {
     return { ok: false, reason: REASON.ResourceNotFound, message: `Google Cloud project ${spec.projectId} was not found. Fix spec.gcp.projectId (gcloud projects describe ${spec.projectId}).` };
   }
+  let trust: Pick<AccountVerdict, 'managedTrust' | 'conditions' | 'events'> = {};
+  if (managesTrust(account)) {
+    if (!federation || !ctx) throw new Error('an account that manages its provider needs the federation port and the account context');
+    try {
+      trust = trustOf(await convergeWorkloadIdentityProvider(federation, account, ctx));
+    } catch (err) {
+      if (!isCloudError(err, 'terminal')) throw err;
+      return {
+        ok: false,
+        reason: REASON.CloudRejected,
+        message: `The operator's Google identity may not manage the workload identity pool and provider of this account (${err.message}). Grant it roles/iam.workloadIdentityPoolAdmin on project ${spec.projectId}, or set spec.gcp.manageWorkloadIdentityProvider to false and create them yourself.`,
+      };
+    }
+  }
   if (spec.workloadIdentityProvider) {
     if (!federation) throw new Error('a Workload Identity Federation account needs the federation port');
-    return checkFederation(federation, spec);
+    return { ...(await checkFederation(federation, spec)), ...trust };
   }
   return {
+    ...trust,
     ok: true,
     reason: REASON.Ready,
     issuer: pool,

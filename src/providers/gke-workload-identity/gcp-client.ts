@@ -8,9 +8,9 @@ import { iam, type iam_v1 } from '@googleapis/iam';
 import { secretmanager, type secretmanager_v1 } from '@googleapis/secretmanager';
 import { storage, type storage_v1 } from '@googleapis/storage';
 import type { AuthClient, GoogleAuth } from 'google-auth-library';
-import { isCloudError } from '../cloud-error.ts';
+import { CloudError, isCloudError } from '../cloud-error.ts';
 import type { CloudCall } from '../instrument.ts';
-import type { FederationPort } from './federation-port.ts';
+import type { FederationPort, WorkloadIdentityPoolProvider } from './federation-port.ts';
 import type { GcpPort, GoogleServiceAccount } from './gcp-port.ts';
 import type { IamPolicy } from './policy.ts';
 import type { PolicyTarget } from './resources.ts';
@@ -154,7 +154,25 @@ export function createGcpPort(auth: AuthClient | GoogleAuth, call: CloudCall, ro
   };
 }
 
-/** The Workload Identity Federation reads of the CloudAccount check, over @googleapis/iam. */
+function toProvider(data: iam_v1.Schema$WorkloadIdentityPoolProvider, name: string): WorkloadIdentityPoolProvider {
+  return {
+    name: data.name ?? name,
+    state: data.state ?? 'STATE_UNSPECIFIED',
+    disabled: data.disabled ?? false,
+    description: data.description ?? '',
+    attributeMapping: data.attributeMapping ?? {},
+    attributeCondition: data.attributeCondition || undefined,
+    oidc: data.oidc ? { issuerUri: data.oidc.issuerUri ?? '', allowedAudiences: data.oidc.allowedAudiences ?? [], jwksJson: Boolean(data.oidc.jwksJson) } : undefined,
+  };
+}
+
+/** The parent of a pool or provider name, and its last id. */
+function split(name: string): { parent: string; id: string } {
+  const at = name.lastIndexOf('/');
+  return { parent: name.slice(0, name.lastIndexOf('/', at - 1)), id: name.slice(at + 1) };
+}
+
+/** Workload Identity Federation over @googleapis/iam: the reads of the CloudAccount check, and the managed provider's writes. */
 export function createFederationPort(auth: AuthClient | GoogleAuth, call: CloudCall, rootUrl: string = DEFAULT_ROOT_URLS.iam): FederationPort {
   const pools = iam({ version: 'v1', auth: auth as unknown as ClientAuth, rootUrl }).projects.locations.workloadIdentityPools;
   const orMissing = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
@@ -165,23 +183,77 @@ export function createFederationPort(auth: AuthClient | GoogleAuth, call: CloudC
       throw err;
     }
   };
+  /**
+   * Every write of IAM v1's workload identity pools answers with a long-running Operation
+   * (https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools/create): it is
+   * asked once more (operations.get) when not done at once; still running, the reconcile is retried with backoff
+   * rather than waited for, and the next one re-reads the pool or provider.
+   */
+  const settle = async (operation: string, op: iam_v1.Schema$Operation): Promise<void> => {
+    let current = op;
+    if (!current.done && current.name) {
+      const name = current.name;
+      current = (await call(`${operation}.operations.get`, (signal) => (name.includes('/providers/') ? pools.providers.operations.get({ name }, perCall(signal)) : pools.operations.get({ name }, perCall(signal))))).data;
+    }
+    if (current.error) {
+      const status = current.error.code === 6 ? 'alreadyExists' : current.error.code === 5 ? 'notFound' : 'retryable';
+      throw new CloudError(status, String(current.error.code ?? 'UNKNOWN'), operation, `${operation}: ${current.error.message ?? 'the operation failed'}`);
+    }
+    if (!current.done) throw new CloudError('retryable', 'OPERATION_RUNNING', operation, `${operation}: operation ${current.name ?? ''} is still running`, { quiet: true });
+  };
   return {
     getWorkloadIdentityPool: (name) =>
       orMissing(async () => {
         const { data } = await call('GetWorkloadIdentityPool', (signal) => pools.get({ name }, perCall(signal)));
-        return { name: data.name ?? name, state: data.state ?? 'STATE_UNSPECIFIED', disabled: data.disabled ?? false };
+        return { name: data.name ?? name, state: data.state ?? 'STATE_UNSPECIFIED', disabled: data.disabled ?? false, description: data.description ?? '' };
       }),
     getWorkloadIdentityPoolProvider: (name) =>
       orMissing(async () => {
         const { data } = await call('GetWorkloadIdentityPoolProvider', (signal) => pools.providers.get({ name }, perCall(signal)));
-        return {
-          name: data.name ?? name,
-          state: data.state ?? 'STATE_UNSPECIFIED',
-          disabled: data.disabled ?? false,
-          attributeMapping: data.attributeMapping ?? {},
-          attributeCondition: data.attributeCondition || undefined,
-          oidc: data.oidc ? { issuerUri: data.oidc.issuerUri ?? '', allowedAudiences: data.oidc.allowedAudiences ?? [], jwksJson: Boolean(data.oidc.jwksJson) } : undefined,
-        };
+        return toProvider(data, name);
       }),
+    async listWorkloadIdentityPoolProviders(pool) {
+      const listed: WorkloadIdentityPoolProvider[] = [];
+      let pageToken: string | undefined;
+      do {
+        const page = { parent: pool, ...(pageToken ? { pageToken } : {}) };
+        const { data } = await call('ListWorkloadIdentityPoolProviders', (signal) => pools.providers.list(page, perCall(signal)));
+        listed.push(...(data.workloadIdentityPoolProviders ?? []).map((p) => toProvider(p, p.name ?? '')));
+        pageToken = data.nextPageToken || undefined;
+      } while (pageToken);
+      return listed;
+    },
+    async createWorkloadIdentityPool(name, fields) {
+      const { parent, id } = split(name);
+      const { data } = await call('CreateWorkloadIdentityPool', (signal) => pools.create({ parent, workloadIdentityPoolId: id, requestBody: fields }, perCall(signal)));
+      await settle('CreateWorkloadIdentityPool', data);
+    },
+    async createWorkloadIdentityPoolProvider(name, fields) {
+      const { parent, id } = split(name);
+      const requestBody = { displayName: fields.displayName, description: fields.description, attributeMapping: fields.attributeMapping, oidc: { issuerUri: fields.issuerUri } };
+      const { data } = await call('CreateWorkloadIdentityPoolProvider', (signal) => pools.providers.create({ parent, workloadIdentityPoolProviderId: id, requestBody }, perCall(signal)));
+      await settle('CreateWorkloadIdentityPoolProvider', data);
+    },
+    async updateWorkloadIdentityPoolProvider(name, fields) {
+      const requestBody = { attributeMapping: fields.attributeMapping, oidc: { issuerUri: fields.issuerUri } };
+      const { data } = await call('UpdateWorkloadIdentityPoolProvider', (signal) => pools.providers.patch({ name, updateMask: 'attributeMapping,oidc.issuerUri', requestBody }, perCall(signal)));
+      await settle('UpdateWorkloadIdentityPoolProvider', data);
+    },
+    async deleteWorkloadIdentityPool(name) {
+      const { data } = await call('DeleteWorkloadIdentityPool', (signal) => pools.delete({ name }, perCall(signal)));
+      await settle('DeleteWorkloadIdentityPool', data);
+    },
+    async deleteWorkloadIdentityPoolProvider(name) {
+      const { data } = await call('DeleteWorkloadIdentityPoolProvider', (signal) => pools.providers.delete({ name }, perCall(signal)));
+      await settle('DeleteWorkloadIdentityPoolProvider', data);
+    },
+    async undeleteWorkloadIdentityPool(name) {
+      const { data } = await call('UndeleteWorkloadIdentityPool', (signal) => pools.undelete({ name, requestBody: {} }, perCall(signal)));
+      await settle('UndeleteWorkloadIdentityPool', data);
+    },
+    async undeleteWorkloadIdentityPoolProvider(name) {
+      const { data } = await call('UndeleteWorkloadIdentityPoolProvider', (signal) => pools.providers.undelete({ name, requestBody: {} }, perCall(signal)));
+      await settle('UndeleteWorkloadIdentityPoolProvider', data);
+    },
   };
 }

@@ -92,3 +92,24 @@ export function gsaDisplayName(namespace: string, name: string): string {
   while (Buffer.byteLength(display) > GSA_DISPLAY_NAME_MAX) display = display.slice(0, -1);
   return display;
 }
+
+/**
+ * The ownership marker of what Keyless creates for a CloudAccount's own Workload Identity Federation trust (the pool
+ * and the provider of spec.gcp.manageWorkloadIdentityProvider), written into their description like a Google service
+ * account's: IAM v1's WorkloadIdentityPool and WorkloadIdentityPoolProvider have no labels or tags, only a free-text
+ * description of at most 256 characters. When cluster and account do not fit, a digest of them stands in.
+ */
+export function accountOwnershipMarker(cluster: string, account: string): string {
+  const full = `${MARKER.cluster}=${cluster} ${MARKER.cloudAccount}=${account}`;
+  if (Buffer.byteLength(gsaDescription(full)) <= GSA_DESCRIPTION_MAX) return full;
+  return `keyless.dev/cloud-account-id=${shortHash(`${cluster}/${account}`, 32)}`;
+}
+
+/** Whose an account marker in a description is, as a sentence; undefined when it carries none. */
+export function describeAccountMarker(description: string | undefined): { cluster: string; account: string } | undefined {
+  if (!description) return undefined;
+  const get = (key: string) => new RegExp(`(?:^|\\s)${key.replace(/[./]/g, '\\$&')}=(\\S+)`).exec(description)?.[1];
+  const cluster = get(MARKER.cluster);
+  const account = get(MARKER.cloudAccount);
+  return cluster && account ? { cluster, account } : undefined;
+}
