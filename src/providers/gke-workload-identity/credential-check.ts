@@ -47,24 +47,13 @@ export function gcpCredentialCheck(exchange: GcpExchangePort): CredentialCheck {
             : `Security Token Service accepted a token of ${ctx.subject} for ${pool}, acting as ${status.gcp?.member ?? 'the principal'}; the access token was discarded.`,
         };
       } catch (err) {
-        if (!isCloudError(err) || (err.kind !== 'terminal' && err.kind !== 'notFound')) {
-          return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange could not be completed: ${err instanceof Error ? err.message : String(err)}`, transient: true };
-        }
-        if (err.code === 'PERMISSION_DENIED' || err.code === 'Http403') {
-          return {
-            ok: false,
-            reason: REASON.TrustRejected,
-            message: `${member} may not impersonate ${gsa ?? 'the Google service account'}: ${err.message}. Its ${WORKLOAD_IDENTITY_USER} binding is missing; Keyless restores it at its next reconcile unless someone else keeps removing it.`,
-          };
-        }
-        if (err.code === 'invalid_grant' || err.code === 'invalid_target' || err.code === 'invalid_request') {
-          return {
-            ok: false,
-            reason: REASON.IssuerNotTrusted,
-            message: `Security Token Service refused a token of ${ctx.subject} for identity namespace ${pool}: ${err.message}. Check that this cluster's workload identity pool is ${pool} (CloudAccount spec.gcp.workloadPool) and that Workload Identity is enabled on the cluster.`,
-          };
-        }
-        return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange failed: ${err.message}` };
+        return refused(
+          err,
+          member,
+          gsa,
+          (message) =>
+            `Security Token Service refused a token of ${ctx.subject} for identity namespace ${pool}: ${message}. Check that this cluster's workload identity pool is ${pool} (CloudAccount spec.gcp.workloadPool) and that Workload Identity is enabled on the cluster.`,
+        );
       }
     },
   };
@@ -83,23 +72,27 @@ async function federatedExchange(exchange: GcpExchangePort, federation: Federati
         : `Security Token Service accepted a token of ${ctx.subject} through provider ${federation.name}, acting as ${principal}; the access token was discarded.`,
     };
   } catch (err) {
-    if (!isCloudError(err) || (err.kind !== 'terminal' && err.kind !== 'notFound')) {
-      return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange could not be completed: ${err instanceof Error ? err.message : String(err)}`, transient: true };
-    }
-    if (err.code === 'PERMISSION_DENIED' || err.code === 'Http403') {
-      return {
-        ok: false,
-        reason: REASON.TrustRejected,
-        message: `${principal} may not impersonate ${gsa ?? 'the Google service account'}: ${err.message}. Its ${WORKLOAD_IDENTITY_USER} binding is missing; Keyless restores it at its next reconcile unless someone else keeps removing it.`,
-      };
-    }
-    if (err.code === 'invalid_grant' || err.code === 'invalid_target' || err.code === 'invalid_request') {
-      return {
-        ok: false,
-        reason: REASON.IssuerNotTrusted,
-        message: `Security Token Service refused a token of ${ctx.subject} (issuer ${ctx.issuer}) through provider ${federation.name}: ${err.message}. Check that the provider is active and trusts this cluster's issuer (oidc.issuerUri ${ctx.issuer}, and keys Google can fetch or jwksJson), accepts the audience ${tokenAudience(federation)}, maps google.subject=assertion.sub, and that its attributeCondition admits this ServiceAccount.`,
-      };
-    }
-    return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange failed: ${err.message}` };
+    return refused(err, principal, gsa, (message) => `Security Token Service refused a token of ${ctx.subject} (issuer ${ctx.issuer}) through provider ${federation.name}: ${message}. Check that the provider is active and trusts this cluster's issuer (oidc.issuerUri ${ctx.issuer}, and keys Google can fetch or jwksJson), accepts the audience ${tokenAudience(federation)}, maps google.subject=assertion.sub, and that its attributeCondition admits this ServiceAccount.`);
   }
+}
+
+/**
+ * What a refused exchange says: the impersonation refused (the workloadIdentityUser binding is missing), the token
+ * refused by STS (`issuerRefused` says what to check), or anything else.
+ */
+function refused(err: unknown, member: string, gsa: string | undefined, issuerRefused: (message: string) => string): Verdict {
+  if (!isCloudError(err) || (err.kind !== 'terminal' && err.kind !== 'notFound')) {
+    return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange could not be completed: ${err instanceof Error ? err.message : String(err)}`, transient: true };
+  }
+  if (err.code === 'PERMISSION_DENIED' || err.code === 'Http403') {
+    return {
+      ok: false,
+      reason: REASON.TrustRejected,
+      message: `${member} may not impersonate ${gsa ?? 'the Google service account'}: ${err.message}. Its ${WORKLOAD_IDENTITY_USER} binding is missing; Keyless restores it at its next reconcile unless someone else keeps removing it.`,
+    };
+  }
+  if (err.code === 'invalid_grant' || err.code === 'invalid_target' || err.code === 'invalid_request') {
+    return { ok: false, reason: REASON.IssuerNotTrusted, message: issuerRefused(err.message) };
+  }
+  return { ok: false, reason: REASON.ExchangeFailed, message: `The exchange failed: ${err.message}` };
 }
