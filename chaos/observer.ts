@@ -30,7 +30,16 @@ export class Observer {
 
   async start(): Promise<void> {
     this.#running = true;
-    await this.#listAndWatch();
+    // A fresh API server answers 429 "storage is (re)initializing" for a new CRD's first requests.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#listAndWatch();
+        return;
+      } catch (err) {
+        if (attempt >= 30) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   stop(): void {
