@@ -130,7 +130,11 @@ export async function runChaos(opts: ChaosOptions, env: ChaosEnv): Promise<Chaos
   /** Cloud requests while faults were on: what the injected faults are a share of. */
   let requestsUnderFaults = 0;
   let faultsOnSince: number | undefined;
-  const requestCount = () => proxies.reduce((sum, p) => sum + p.snapshot().reads + p.snapshot().writes, 0);
+  const requestCount = () =>
+    proxies.reduce((sum, p) => {
+      const c = p.snapshot();
+      return sum + c.reads + c.writes;
+    }, 0);
   const setFaults = (on: boolean) => {
     if (on && faultsOnSince === undefined) faultsOnSince = requestCount();
     if (!on && faultsOnSince !== undefined) {
@@ -177,16 +181,14 @@ export async function runChaos(opts: ChaosOptions, env: ChaosEnv): Promise<Chaos
       // Counted from the moment a leader leads, so each leader gets to act before it is killed.
       await until(() => replicas.leader !== undefined, 120_000, 500);
       await new Promise((r) => setTimeout(r, 10_000 + random() * 10_000));
+      const before = replicas.kills.length;
       if (i % 2 === 0) {
         armed = phase;
-        // A phase with few writes left still gets its kill.
-        if (!(await until(() => armed === undefined, 10_000, 100))) {
-          armed = undefined;
-          replicas.killLeader(phase, 'random');
-        }
-      } else {
-        replicas.killLeader(phase, 'random');
+        // A phase with few writes left still gets its kill, at a random moment.
+        if (!(await until(() => armed === undefined, 10_000, 100))) armed = undefined;
       }
+      // The Lease may be between holders for a moment: wait for the next one rather than skip a kill.
+      if (replicas.kills.length === before) await until(() => replicas.killLeader(phase, 'random'), 120_000, 500);
       killsLeft.value--;
     }
     const failed = await outcome;
