@@ -98,7 +98,7 @@ function viaPort(port: number): KubeApi {
   return kubeApi(`https://127.0.0.1:${port}`);
 }
 
-async function restarts(metrics: Metrics, reason: 'stall' | 'error'): Promise<number> {
+async function restarts(metrics: Metrics, reason: 'stall' | 'error' | 'expired'): Promise<number> {
   const values = (await metrics.informerRestarts.get()).values;
   return values.find((v) => v.labels.reason === reason)?.value ?? 0;
 }
