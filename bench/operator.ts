@@ -35,7 +35,8 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-function readProc(pid: number): ProcStats {
+/** CPU seconds, resident memory and its peak of a process, from /proc. */
+export function readProc(pid: number): ProcStats {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { OPERATOR_NAMESPACE, spawnOperator } from '../test/support/operator.ts';
+import { readProc } from '../bench/operator.ts';
 
 export interface Exit {
   name: string;
@@ -132,8 +133,7 @@ export class Replicas {
     for (const r of this.#live.values()) {
       if (!r.child.pid) continue;
       try {
-        const kib = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${r.child.pid}/status`, 'utf8'))?.[1] ?? 0);
-        this.peakRssBytes = Math.max(this.peakRssBytes, kib * 1024);
+        this.peakRssBytes = Math.max(this.peakRssBytes, readProc(r.child.pid).peakRssBytes);
       } catch {
         // exited between the list and the read
       }

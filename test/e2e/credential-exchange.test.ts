@@ -16,7 +16,7 @@ import type { WorkloadIdentity } from '../../src/api/types.ts';
 import { kubernetesIssuer } from '../emulators/oidc/kubernetes.ts';
 import { createOidcProvider, startAwsEmulator, TEST_ACCOUNT_ID, TEST_REGION, type AwsEmulator } from '../support/aws.ts';
 import { DATA_RESOURCE_GROUP, TEST_RESOURCE_GROUP, TEST_SUBSCRIPTION, TEST_TENANT, startTestAzure, type TestAzure } from '../support/azure.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
+import { eventually, freshNamespaces, kubeConfig, kubectl, kubectlApply } from '../support/cluster.ts';
 import { forgeToken, mintToken, podEnvironment, probe, scratchDir, writeFile, type ProbeResult } from '../support/exchange.ts';
 import { startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
 import { awsEnv, azureEnv, gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
@@ -128,13 +128,9 @@ describe('Token exchanges through the SDKs’ own credential chains', () => {
       azureTenantId: TEST_TENANT,
       azureAuthorityHost: azure.emulator.endpoint,
     });
-    const [first, dropFirst] = await freshNamespace(kc, 'e2e-exchange');
-    const [second, dropSecond] = await freshNamespace(kc, 'e2e-exchange-other');
-    [ns, otherNs] = [first, second];
-    dropNamespaces = async () => {
-      await dropFirst();
-      await dropSecond();
-    };
+    let namespaces: string[];
+    [namespaces, dropNamespaces] = await freshNamespaces(kc, 'e2e-exchange', 'e2e-exchange-other');
+    [ns = '', otherNs = ''] = namespaces;
     operator = await startOperator({
       name: 'credential-exchange',
       kubeconfig: operatorKubeconfig,

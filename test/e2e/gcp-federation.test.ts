@@ -19,7 +19,7 @@ import { parseAllDocuments } from 'yaml';
 import type { CloudAccount, WorkloadIdentity } from '../../src/api/types.ts';
 import { kubernetesIssuer } from '../emulators/oidc/kubernetes.ts';
 import { createOidcProvider, startAwsEmulator, TEST_ACCOUNT_ID, TEST_REGION, type AwsEmulator } from '../support/aws.ts';
-import { eventually, freshNamespace, kubeConfig, kubectl, kubectlApply, repoPath, statusCode } from '../support/cluster.ts';
+import { eventually, freshNamespaces, kubeConfig, kubectl, kubectlApply, repoPath, statusCode } from '../support/cluster.ts';
 import { mountedEnvironment, probe, scratchDir, type ProbeResult } from '../support/exchange.ts';
 import { createWorkloadIdentityProvider, startGcpTestEmulator, type GcpTestEmulator } from '../support/gcp.ts';
 import { awsEnv, gcpEnv, installOperator, startOperator, type RunningOperator } from '../support/operator.ts';
@@ -126,13 +126,9 @@ describe('Workload Identity Federation: GCP from a cluster that is not GKE, and 
     const operatorKubeconfig = await installOperator(kc, 'gcp-federation');
     await kubectl(['apply', '--server-side', '--field-manager=keyless-e2e', '-k', repoPath('config/verification')]);
     peers = await startPeers();
-    const [first, dropFirst] = await freshNamespace(kc, 'e2e-fed');
-    const [second, dropSecond] = await freshNamespace(kc, 'e2e-fed-other');
-    [ns, otherNs] = [first, second];
-    dropNamespaces = async () => {
-      await dropFirst();
-      await dropSecond();
-    };
+    let namespaces: string[];
+    [namespaces, dropNamespaces] = await freshNamespaces(kc, 'e2e-fed', 'e2e-fed-other');
+    [ns = '', otherNs = ''] = namespaces;
     operator = await startOperator({
       name: 'gcp-federation',
       kubeconfig: operatorKubeconfig,

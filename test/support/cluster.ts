@@ -105,6 +105,18 @@ export async function freshNamespace(kc: KubeConfig, prefix: string): Promise<[s
   ];
 }
 
+/** Several fresh namespaces, one per prefix, and one function that deletes them all (in order). */
+export async function freshNamespaces(kc: KubeConfig, ...prefixes: string[]): Promise<[string[], () => Promise<void>]> {
+  const made: [string, () => Promise<void>][] = [];
+  for (const prefix of prefixes) made.push(await freshNamespace(kc, prefix));
+  return [
+    made.map(([name]) => name),
+    async () => {
+      for (const [, drop] of made) await drop();
+    },
+  ];
+}
+
 /** Polls `check` until it returns a value other than undefined; gives up with `what` in the error after `timeoutMs`. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -13,9 +13,9 @@ import type { Jwks } from '../oidc/jwt.ts';
 import { CelError, compile, type Expression, type Value } from './cel.ts';
 import { GoogleError, type GcpState } from './state.ts';
 
-export interface Pool {
+/** What pools and providers share: IAM's soft-deletable resource fields. */
+interface SoftDeletable {
   name: string;
-  projectNumber: string;
   id: string;
   displayName: string;
   description: string;
@@ -24,15 +24,12 @@ export interface Pool {
   expireTime?: string;
 }
 
-export interface OidcProvider {
-  name: string;
+export interface Pool extends SoftDeletable {
+  projectNumber: string;
+}
+
+export interface OidcProvider extends SoftDeletable {
   pool: string;
-  id: string;
-  displayName: string;
-  description: string;
-  disabled: boolean;
-  state: 'ACTIVE' | 'DELETED';
-  expireTime?: string;
   attributeMapping: Record<string, string>;
   attributeCondition?: string;
   oidc: { issuerUri: string; allowedAudiences: string[]; jwksJson?: string };
